@@ -1,0 +1,3 @@
+module github.com/culex-mqtt/mqtt/bench
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/culex-mqtt/mqtt
+
+go 1.26

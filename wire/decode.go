@@ -1,0 +1,234 @@
+package wire
+
+import (
+	"errors"
+	"io"
+)
+
+// Decode decodes the body of a packet whose fixed header is h, for protocol
+// version v. A CONNECT is decoded for the version it names, whatever v says.
+// The packet returned owns its memory and keeps no reference to body.
+func Decode(h FixedHeader, body []byte, v Version) (Packet, error) {
+	if err := h.check(); err != nil {
+		return nil, err
+	}
+	if len(body) != h.Remaining {
+		return nil, malformed(h.Type, "body is %d bytes, remaining length says %d", len(body), h.Remaining)
+	}
+	if h.Type != CONNECT && !v.valid() {
+		return nil, protocolError(h.Type, "unknown protocol version %d", v)
+	}
+	switch h.Type {
+	case CONNECT:
+		return decodeConnect(body)
+	case CONNACK:
+		return decodeConnack(body, v)
+	case PUBLISH:
+		p := new(Publish)
+		if err := p.Decode(h.Flags, body, v); err != nil {
+			return nil, err
+		}
+		return p, nil
+	case PUBACK:
+		id, code, props, err := decodeAck(PUBACK, body, v)
+		if err != nil {
+			return nil, err
+		}
+		return &Puback{id, code, props}, nil
+	case PUBREC:
+		id, code, props, err := decodeAck(PUBREC, body, v)
+		if err != nil {
+			return nil, err
+		}
+		return &Pubrec{id, code, props}, nil
+	case PUBREL:
+		id, code, props, err := decodeAck(PUBREL, body, v)
+		if err != nil {
+			return nil, err
+		}
+		return &Pubrel{id, code, props}, nil
+	case PUBCOMP:
+		id, code, props, err := decodeAck(PUBCOMP, body, v)
+		if err != nil {
+			return nil, err
+		}
+		return &Pubcomp{id, code, props}, nil
+	case SUBSCRIBE:
+		return decodeSubscribe(body, v)
+	case SUBACK:
+		return decodeSuback(body, v)
+	case UNSUBSCRIBE:
+		return decodeUnsubscribe(body, v)
+	case UNSUBACK:
+		return decodeUnsuback(body, v)
+	case PINGREQ, PINGRESP:
+		if len(body) != 0 {
+			return nil, malformed(h.Type, "has a body of %d bytes", len(body))
+		}
+		if h.Type == PINGREQ {
+			return &Pingreq{}, nil
+		}
+		return &Pingresp{}, nil
+	case DISCONNECT:
+		code, props, err := decodeReasoned(DISCONNECT, body, v, &disconnectReasons, disconnectProps)
+		if err != nil {
+			return nil, err
+		}
+		return &Disconnect{code, props}, nil
+	case AUTH:
+		if v != V5 {
+			return nil, protocolError(AUTH, "AUTH needs MQTT 5.0, not %v", v)
+		}
+		code, props, err := decodeReasoned(AUTH, body, v, &authReasons, authProps)
+		if err != nil {
+			return nil, err
+		}
+		return &Auth{code, props}, nil
+	}
+	return nil, malformed(h.Type, "unknown packet type")
+}
+
+// Parse decodes the first packet in b for version v and returns it with the
+// number of bytes it took. It returns io.ErrUnexpectedEOF when b ends before
+// the packet does.
+func Parse(b []byte, v Version) (Packet, int, error) {
+	h, n, err := ParseHeader(b)
+	if err != nil {
+		return nil, 0, err
+	}
+	if n == 0 || len(b)-n < h.Remaining {
+		return nil, 0, io.ErrUnexpectedEOF
+	}
+	p, err := Decode(h, b[n:n+h.Remaining], v)
+	if err != nil {
+		return nil, 0, err
+	}
+	return p, n + h.Remaining, nil
+}
+
+// DefaultReadBuffer is the size of a Reader's buffer when NewReader is given 0.
+const DefaultReadBuffer = 64 << 10
+
+// Reader reads packets from a byte stream. It reads in large chunks and hands
+// out every packet its buffer holds before it reads again, so a peer's small
+// writes arrive in few system calls.
+//
+// A Reader is not safe for concurrent use.
+type Reader struct {
+	r          io.Reader
+	buf        []byte
+	start, end int // buf[start:end] is read but not yet consumed
+	size       int // the buffer size to return to after a large packet
+	err        error
+
+	// MaxPacketSize is the largest packet, header included, that Next
+	// accepts; 0 means MaxPacketSize. A larger packet is refused with an
+	// *Error of code PacketTooLarge before its body is read or any memory
+	// is set aside for it.
+	MaxPacketSize int
+}
+
+// NewReader returns a Reader reading from r with a buffer of size bytes
+// (DefaultReadBuffer when size is 0 or less).
+func NewReader(r io.Reader, size int) *Reader {
+	if size <= 0 {
+		size = DefaultReadBuffer
+	}
+	return &Reader{r: r, buf: make([]byte, size), size: size}
+}
+
+// Buffered returns the number of bytes read from the stream but not yet
+// returned as packets. A caller that sees 0 knows the next Next will block.
+func (r *Reader) Buffered() int { return r.end - r.start }
+
+// Next reads the next packet and returns its fixed header and body. The body
+// is a slice of the Reader's buffer, valid only until the next call.
+//
+// At the end of the stream Next returns io.EOF when no bytes of a packet had
+// been read, and io.ErrUnexpectedEOF when the stream ended inside one. A
+// header that breaks the rules is an *Error. Errors are sticky.
+func (r *Reader) Next() (FixedHeader, []byte, error) {
+	if r.err != nil {
+		return FixedHeader{}, nil, r.err
+	}
+	h, body, err := r.next()
+	if err != nil {
+		r.err = err
+	}
+	return h, body, err
+}
+
+func (r *Reader) next() (FixedHeader, []byte, error) {
+	max := r.MaxPacketSize
+	if max <= 0 || max > MaxPacketSize {
+		max = MaxPacketSize
+	}
+	if r.start == r.end && len(r.buf) > 4*r.size {
+		r.buf = make([]byte, r.size) // let go of the memory of a large packet
+		r.start, r.end = 0, 0
+	}
+	for {
+		h, n, err := ParseHeader(r.buf[r.start:r.end])
+		if err != nil {
+			return h, nil, err
+		}
+		if n > 0 {
+			if size := n + h.Remaining; size > max {
+				return h, nil, tooLarge(h.Type, size, max)
+			}
+			if r.end-r.start >= n+h.Remaining {
+				body := r.buf[r.start+n : r.start+n+h.Remaining : r.start+n+h.Remaining]
+				r.start += n + h.Remaining
+				if r.start == r.end {
+					r.start, r.end = 0, 0
+				}
+				return h, body, nil
+			}
+		}
+		need := 5 // the longest fixed header
+		if n > 0 {
+			need = n + h.Remaining
+		}
+		if err := r.fill(need); err != nil {
+			return h, nil, err
+		}
+	}
+}
+
+// fill reads at least once, making room for need bytes from r.start first. It
+// grows the buffer in steps, so memory follows the bytes that arrive, not the
+// length a header announces.
+func (r *Reader) fill(need int) error {
+	if r.start+need > len(r.buf) {
+		copy(r.buf, r.buf[r.start:r.end])
+		r.end -= r.start
+		r.start = 0
+		if need > len(r.buf) {
+			grow := min(need, 2*len(r.buf))
+			nb := make([]byte, grow)
+			copy(nb, r.buf[:r.end])
+			r.buf = nb
+		}
+	}
+	n, err := r.r.Read(r.buf[r.end:])
+	r.end += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, io.EOF) && r.end > r.start {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// ReadPacket reads and decodes the next packet for version v.
+func (r *Reader) ReadPacket(v Version) (Packet, error) {
+	h, body, err := r.Next()
+	if err != nil {
+		return nil, err
+	}
+	return Decode(h, body, v)
+}
