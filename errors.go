@@ -1,0 +1,94 @@
+package mqtt
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/culex-mqtt/mqtt/wire"
+)
+
+// ReasonCode is an MQTT 5.0 reason code; the constants are in package wire
+// (wire.NotAuthorized, wire.QuotaExceeded, ...). MQTT 3.x return codes are
+// mapped onto the code of the same meaning.
+type ReasonCode = wire.ReasonCode
+
+var (
+	// ErrClosed is returned by calls on a Client that was closed, and by
+	// calls that were waiting when it closed.
+	ErrClosed = errors.New("mqtt: client is closed")
+
+	// ErrPacketTooLarge is returned when a packet would exceed the maximum
+	// packet size the server accepts; nothing was sent.
+	ErrPacketTooLarge = errors.New("mqtt: packet is larger than the server accepts")
+
+	// ErrOutcomeUnknown is wrapped by the error of a Publish whose context
+	// ended after the PUBLISH was written: the broker may or may not have
+	// it. Delivery goes on in the background; the message stays in the
+	// Store until it is acknowledged. An error from Publish that does not
+	// match ErrOutcomeUnknown means the message was not sent.
+	ErrOutcomeUnknown = errors.New("mqtt: the message was sent but not yet acknowledged; delivery goes on in the background")
+)
+
+// ConnectError is a CONNACK that refused the connection.
+type ConnectError struct {
+	Server       string     // the URL that refused
+	ReasonCode   ReasonCode // why; 3.x return codes are mapped onto 5.0 codes
+	ReasonString string     // v5: the server's explanation, if any
+}
+
+func (e *ConnectError) Error() string {
+	s := fmt.Sprintf("mqtt: %s refused the connection: %v (reason code %#02x)", e.Server, e.ReasonCode, byte(e.ReasonCode))
+	if e.ReasonString != "" {
+		s += ": " + e.ReasonString
+	}
+	switch e.ReasonCode {
+	case wire.BadUsernameOrPassword, wire.NotAuthorized:
+		s += "; check the user name and password"
+	case wire.ClientIdentifierNotValid:
+		s += "; choose another client ID"
+	case wire.UnsupportedProtocolVersion:
+		s += "; set DialOptions.Version to one the server speaks"
+	}
+	return s
+}
+
+// ReasonError is an acknowledgement (PUBACK, PUBREC, SUBACK, UNSUBACK) that
+// reported a failure with a reason code of 0x80 or above.
+type ReasonError struct {
+	Op           string // "publish", "subscribe" or "unsubscribe"
+	Topic        string // the topic or filter concerned
+	ReasonCode   ReasonCode
+	ReasonString string
+}
+
+func (e *ReasonError) Error() string {
+	s := fmt.Sprintf("mqtt: %s %q refused by the server: %v (reason code %#02x)", e.Op, e.Topic, e.ReasonCode, byte(e.ReasonCode))
+	if e.ReasonString != "" {
+		s += ": " + e.ReasonString
+	}
+	return s
+}
+
+// DisconnectError is a DISCONNECT packet the server sent before it closed
+// the connection (MQTT 5.0).
+type DisconnectError struct {
+	ReasonCode      ReasonCode
+	ReasonString    string
+	ServerReference string // another server to use, if the server named one
+}
+
+func (e *DisconnectError) Error() string {
+	s := fmt.Sprintf("mqtt: the server disconnected: %v (reason code %#02x)", e.ReasonCode, byte(e.ReasonCode))
+	if e.ReasonString != "" {
+		s += ": " + e.ReasonString
+	}
+	if e.ServerReference != "" {
+		s += "; it refers to " + e.ServerReference
+	}
+	return s
+}
+
+// notSent wraps err from a call whose packet never reached the connection.
+func notSent(op string, err error) error {
+	return fmt.Errorf("mqtt: %s not sent: %w", op, err)
+}

@@ -1,0 +1,147 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/culex-mqtt/mqtt/persist"
+	"github.com/culex-mqtt/mqtt/wire"
+)
+
+// QoS is an MQTT quality of service level.
+type QoS byte
+
+// The three QoS levels.
+const (
+	QoS0 QoS = 0 // at most once
+	QoS1 QoS = 1 // at least once
+	QoS2 QoS = 2 // exactly once
+)
+
+// String returns "QoS 0", "QoS 1" or "QoS 2".
+func (q QoS) String() string { return "QoS " + string('0'+rune(q)) }
+
+// Version is an MQTT protocol version.
+type Version byte
+
+// The protocol versions culex speaks.
+const (
+	V31  Version = 3 // MQTT 3.1 (protocol name "MQIsdp")
+	V311 Version = 4 // MQTT 3.1.1
+	V5   Version = 5 // MQTT 5.0
+)
+
+// String returns the version as people write it ("3.1.1").
+func (v Version) String() string { return wire.Version(v).String() }
+
+// UserProperty is an MQTT 5.0 user property: a name/value pair; names may
+// repeat.
+type UserProperty = wire.UserProperty
+
+// Message is an application message, published or received.
+type Message struct {
+	Topic   string
+	Payload []byte
+	QoS     QoS
+	Retain  bool
+
+	// MQTT 5.0 properties; ignored by 3.x.
+	PayloadFormat   byte          // 1: the payload is UTF-8 text
+	MessageExpiry   time.Duration // 0: never expires; whole seconds
+	ContentType     string
+	ResponseTopic   string
+	CorrelationData []byte
+	UserProperties  []UserProperty
+
+	// Received only.
+	SubscriptionIDs []int // the identifiers of the subscriptions it matched (v5)
+	Duplicate       bool  // the broker may have sent it before (DUP flag)
+}
+
+// DialOptions configures Dial. A nil *DialOptions or its zero value gives the
+// defaults written next to each field. Dial never modifies the caller's
+// struct.
+type DialOptions struct {
+	// ClientID identifies the session. Empty: a random ID is generated
+	// (with V5 the server may assign one instead).
+	ClientID string
+	// Username and Password authenticate; Username is also taken from the
+	// URL's user info. Neither ever appears in logs or errors.
+	Username string
+	Password []byte
+	// Version is the protocol version. 0: try V5, fall back to V311 when
+	// the server refuses 5.
+	Version Version
+	// KeepAlive is the longest silence before a PINGREQ. 0: 60s; negative:
+	// off. A server keep alive in CONNACK takes precedence.
+	KeepAlive time.Duration
+	// KeepSession resumes the session the server holds for ClientID and
+	// keeps it after the connection ends. false: a clean start.
+	KeepSession bool
+	// SessionExpiry is how long (v5) the server keeps the session after the
+	// connection ends, in whole seconds. 0 with KeepSession: forever.
+	SessionExpiry time.Duration
+	// Will is published by the server when the connection ends without a
+	// DISCONNECT.
+	Will *Message
+	// WillDelay delays the will (v5).
+	WillDelay time.Duration
+	// TLSConfig is used for mqtts, tls, ssl, wss. nil: verify the server
+	// against the system roots.
+	TLSConfig *tls.Config
+	// Store keeps unacknowledged QoS 1/2 messages. nil: in memory.
+	Store persist.Store
+	// Servers are more URLs, tried in order after the one given to Dial.
+	Servers []string
+
+	// ReceiveMaximum is how many unacknowledged QoS 1/2 messages the
+	// server may send us at once (v5). 0: 1024.
+	ReceiveMaximum uint16
+	// MaximumPacketSize is the largest packet we accept. 0: no limit but
+	// the protocol's.
+	MaximumPacketSize int
+	// UserProperties are sent in CONNECT (v5).
+	UserProperties []UserProperty
+	// RequestResponseInfo asks the server for response information (v5),
+	// used by Request to choose its response topic.
+	RequestResponseInfo bool
+
+	// Dialer opens the network connection; nil: a net.Dialer. It may
+	// connect through a proxy or a unix socket; address is "host:port".
+	Dialer func(ctx context.Context, network, address string) (net.Conn, error)
+
+	// Logger receives debug logs of every packet and info logs of
+	// connections. nil: no logs.
+	Logger *slog.Logger
+	// OnConnect is called after every successful CONNACK, with whether the
+	// server resumed a session.
+	OnConnect func(sessionPresent bool)
+	// OnConnectionLost is called when the connection ends unexpectedly.
+	OnConnectionLost func(err error)
+	// OnPacketSent and OnPacketReceived see every packet (MQTT.js
+	// packetsend and packetreceive). They run on the client's goroutines
+	// and must return quickly; they must not keep the packet.
+	OnPacketSent     func(wire.Packet)
+	OnPacketReceived func(wire.Packet)
+}
+
+// withDefaults returns a copy of o with defaults applied.
+func (o *DialOptions) withDefaults() DialOptions {
+	var c DialOptions
+	if o != nil {
+		c = *o
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = 60 * time.Second
+	}
+	if c.ReceiveMaximum == 0 {
+		c.ReceiveMaximum = 1024
+	}
+	if c.Store == nil {
+		c.Store = persist.NewMemory()
+	}
+	return c
+}

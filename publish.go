@@ -1,0 +1,261 @@
+package mqtt
+
+// This file holds the publish flows of both directions, QoS 0, 1 and 2:
+//
+//	outgoing QoS 1:  PUBLISH ->          <- PUBACK
+//	outgoing QoS 2:  PUBLISH ->          <- PUBREC
+//	                 PUBREL  ->          <- PUBCOMP
+//	incoming QoS 1:  <- PUBLISH          PUBACK ->  (when Next delivers it)
+//	incoming QoS 2:  <- PUBLISH          PUBREC ->  (when Next delivers it)
+//	                 <- PUBREL           PUBCOMP ->
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/culex-mqtt/mqtt/persist"
+	"github.com/culex-mqtt/mqtt/wire"
+)
+
+// Publish sends m and blocks until the server has acknowledged it: QoS 0
+// returns once the packet is queued on the connection, QoS 1 after PUBACK,
+// QoS 2 after PUBCOMP.
+//
+// m is checked before anything is sent: the topic must be a valid topic name
+// (no wildcards, valid UTF-8, no U+0000), the QoS at most the server's
+// maximum, Retain only where the server supports it, and the packet no larger
+// than the server accepts (ErrPacketTooLarge).
+//
+// A QoS 1 or 2 message is written to the Store before it is sent and removed
+// when acknowledged. When ctx ends before the PUBLISH was written, the
+// message is removed and the error wraps ctx.Err(): it was not sent. When ctx
+// ends after, the error wraps both ErrOutcomeUnknown and ctx.Err(): the
+// broker may have it, and delivery goes on in the background.
+//
+// A v5 server's refusal (PUBACK or PUBREC with a reason code of 0x80 or more)
+// is a *ReasonError.
+func (c *Client) Publish(ctx context.Context, m Message) error {
+	p, err := c.newPublish(&m)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return notSent("publish", err)
+	}
+	if p.QoS == 0 {
+		if err := c.w.send(ctx, p); err != nil {
+			return c.sendErr("publish", err)
+		}
+		return nil
+	}
+
+	// Flow control: at most the server's Receive Maximum in flight
+	// (MQTT-3.3.4-7, MQTT-4.9.0-2).
+	if err := c.sess.quota.Acquire(ctx, 1); err != nil {
+		return notSent("publish", err)
+	}
+	o, err := c.sess.begin(wire.PUBLISH, p.QoS, p.Topic) // MQTT-4.3.2-1, MQTT-4.3.3-1
+	if err != nil {
+		c.sess.quota.Release(1)
+		return err
+	}
+	o.quota = true
+	p.PacketID = o.id
+
+	// Into the Store before the first byte is sent.
+	buf := getBuf()
+	enc, err := p.Append((*buf)[:0], c.version)
+	if err == nil {
+		err = c.sess.store.Put(persist.Outgoing, o.id, enc)
+	}
+	*buf = enc[:0]
+	putBuf(buf)
+	if err != nil {
+		c.sess.abort(o)
+		return fmt.Errorf("mqtt: publish not sent: storing the message: %w", err)
+	}
+	if err := c.w.send(ctx, p); err != nil {
+		c.sess.abort(o)
+		return c.sendErr("publish", err)
+	}
+	return c.await(ctx, o, "publish")
+}
+
+// await waits for the acknowledgement of o after its packet was written.
+func (c *Client) await(ctx context.Context, o *op, what string) error {
+	select {
+	case r := <-o.done:
+		if r.code.IsError() {
+			return &ReasonError{Op: what, Topic: o.topic, ReasonCode: r.code, ReasonString: r.reason}
+		}
+		return r.err
+	case <-ctx.Done():
+		return fmt.Errorf("mqtt: %s of %q: %w: %w", what, o.topic, ErrOutcomeUnknown, ctx.Err())
+	case <-c.done:
+		return fmt.Errorf("mqtt: %s of %q: %w: %w", what, o.topic, ErrOutcomeUnknown, c.err)
+	}
+}
+
+// sendErr turns a writer error into the caller's error: nothing was sent.
+func (c *Client) sendErr(what string, err error) error {
+	var wc writerClosedError
+	if errors.As(err, &wc) {
+		return notSent(what, c.closedErr())
+	}
+	return notSent(what, err)
+}
+
+// newPublish checks m against the protocol and the server's limits and builds
+// its PUBLISH.
+func (c *Client) newPublish(m *Message) (*wire.Publish, error) {
+	if err := wire.CheckTopicName(m.Topic); err != nil {
+		return nil, fmt.Errorf("mqtt: publish not sent: %w", err)
+	}
+	switch {
+	case m.QoS > QoS2:
+		return nil, fmt.Errorf("mqtt: publish not sent: QoS %d is not 0, 1 or 2", m.QoS)
+	case m.QoS > c.maxQoS:
+		return nil, fmt.Errorf("mqtt: publish not sent: the server accepts at most %v, not %v", c.maxQoS, m.QoS) // MQTT-3.2.2-11
+	case m.Retain && !c.retainAvailable:
+		return nil, fmt.Errorf("mqtt: publish not sent: the server does not support retained messages") // MQTT-3.2.2-14
+	}
+	p := &wire.Publish{QoS: byte(m.QoS), Retain: m.Retain, Topic: m.Topic, Payload: m.Payload}
+	if c.version == wire.V5 {
+		p.Properties = messageProps(m)
+	} else if hasProps(m) {
+		return nil, fmt.Errorf("mqtt: publish not sent: message properties need MQTT 5.0; the server speaks %v", c.version)
+	}
+	if c.maxPacketSize > 0 {
+		if p.QoS > 0 {
+			p.PacketID = 1 // counted in the size; replaced later
+		}
+		size, err := p.Size(c.version)
+		p.PacketID = 0
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: publish not sent: %w", err)
+		}
+		if size > c.maxPacketSize {
+			return nil, fmt.Errorf("%w: PUBLISH of %d bytes, the server's limit is %d (MQTT-3.2.2-15)", ErrPacketTooLarge, size, c.maxPacketSize)
+		}
+	}
+	return p, nil
+}
+
+func hasProps(m *Message) bool {
+	return m.PayloadFormat != 0 || m.MessageExpiry != 0 || m.ContentType != "" ||
+		m.ResponseTopic != "" || m.CorrelationData != nil || len(m.UserProperties) != 0
+}
+
+// messageProps returns the v5 properties of m, nil when it has none.
+func messageProps(m *Message) *wire.Properties {
+	if !hasProps(m) {
+		return nil
+	}
+	p := &wire.Properties{
+		PayloadFormat:   m.PayloadFormat,
+		ContentType:     m.ContentType,
+		ResponseTopic:   m.ResponseTopic,
+		CorrelationData: m.CorrelationData,
+		UserProperties:  m.UserProperties,
+	}
+	if m.MessageExpiry > 0 {
+		secs := uint32(max(1, min(m.MessageExpiry/time.Second, 0xFFFFFFFF)))
+		p.MessageExpiry = &secs
+	}
+	return p
+}
+
+// receivePubrec handles the server's PUBREC for our QoS 2 PUBLISH.
+func (c *Client) receivePubrec(p *wire.Pubrec) error {
+	if p.ReasonCode.IsError() {
+		// A refusal ends the flow: no PUBREL (MQTT-4.4.0-2).
+		return c.sess.complete(p.PacketID, wire.PUBLISH, p.ReasonCode, p.Properties, nil)
+	}
+	rel := &wire.Pubrel{PacketID: p.PacketID} // MQTT-4.3.3-4
+	enc, err := rel.Append(nil, c.version)
+	if err != nil {
+		return err
+	}
+	known, err := c.sess.toPubrel(p.PacketID, enc)
+	if err != nil {
+		return err
+	}
+	if !known {
+		// PUBREC for an identifier we have no QoS 2 message for: tell
+		// the server, which then ends its side of the flow.
+		rel.ReasonCode = wire.PacketIdentifierNotFound
+		if c.version != wire.V5 {
+			rel.ReasonCode = wire.Success
+		}
+	}
+	c.w.sendNow(rel)
+	return nil
+}
+
+// receivePublish takes in a PUBLISH from the server. QoS 0 and 1 messages and
+// new QoS 2 messages are routed to the subscriptions; they are acknowledged
+// when Next hands them out. A QoS 2 message whose identifier is still waiting
+// for PUBREL is a resend: it is not delivered again (MQTT-4.3.3-10).
+func (c *Client) receivePublish(p *wire.Publish) error {
+	if p.Properties != nil && p.Properties.TopicAlias != 0 {
+		if err := c.router.resolveAlias(p); err != nil {
+			return err
+		}
+	}
+	var in *inbound
+	if p.QoS > 0 {
+		in = &inbound{id: p.PacketID, qos: p.QoS}
+		if p.QoS == 2 {
+			state, dup := c.router.qos2Seen(p.PacketID)
+			if dup {
+				if state == qos2Acked {
+					c.w.sendNow(&wire.Pubrec{PacketID: p.PacketID}) // MQTT-4.3.3-10
+				}
+				return nil
+			}
+		}
+	}
+	c.router.route(p, in)
+	return nil
+}
+
+// acknowledge sends the acknowledgement of an incoming QoS 1 or 2 message
+// that the application has received (MQTT-4.3.2-4, MQTT-4.3.3-8). QoS 2
+// state is stored before PUBREC goes out, so the message is not delivered
+// twice even across a restart.
+func (c *Client) acknowledge(in *inbound) {
+	if in.qos == 1 {
+		c.w.sendNow(&wire.Puback{PacketID: in.id})
+		return
+	}
+	if err := c.sess.store.Put(persist.Incoming, in.id, nil); err != nil {
+		c.logInfo("storing incoming QoS 2 state failed", "id", in.id, "error", err)
+	}
+	c.router.qos2Acked(in.id)
+	c.w.sendNow(&wire.Pubrec{PacketID: in.id})
+}
+
+// receivePubrel completes an incoming QoS 2 flow: the identifier is free
+// again and PUBCOMP goes out (MQTT-4.3.3-11, MQTT-4.3.3-12).
+func (c *Client) receivePubrel(p *wire.Pubrel) error {
+	c.router.qos2Released(p.PacketID)
+	if err := c.sess.store.Delete(persist.Incoming, p.PacketID); err != nil {
+		return fmt.Errorf("mqtt: removing incoming QoS 2 state %d: %w", p.PacketID, err)
+	}
+	c.w.sendNow(&wire.Pubcomp{PacketID: p.PacketID})
+	return nil
+}
+
+// Scratch buffers for encoding a message into the Store.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		bufPool.Put(b)
+	}
+}

@@ -1,0 +1,99 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// requester routes responses to Request calls by correlation data.
+type requester struct {
+	topic   string
+	err     error
+	mu      sync.Mutex
+	waiting map[string]chan Message
+}
+
+// Request publishes m as a request (MQTT 5.0 section 4.10) and blocks until
+// the response arrives. It sets m's ResponseTopic to a topic of this client's
+// own, subscribed on first use, and CorrelationData to a fresh value unless m
+// has one; the responder publishes its answer to ResponseTopic with the same
+// CorrelationData. Request needs MQTT 5.0.
+func (c *Client) Request(ctx context.Context, m Message) (Message, error) {
+	if c.version != 5 {
+		return Message{}, fmt.Errorf("mqtt: request needs MQTT 5.0; the server speaks %v", c.version)
+	}
+	r := c.requester(ctx)
+	if r.err != nil {
+		return Message{}, r.err
+	}
+	if m.CorrelationData == nil {
+		m.CorrelationData = []byte(randomHex(12))
+	}
+	m.ResponseTopic = r.topic
+	key := string(m.CorrelationData)
+	ch := make(chan Message, 1)
+	r.mu.Lock()
+	if _, dup := r.waiting[key]; dup {
+		r.mu.Unlock()
+		return Message{}, errors.New("mqtt: request: another request with the same correlation data is waiting")
+	}
+	r.waiting[key] = ch
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.waiting, key)
+		r.mu.Unlock()
+	}()
+	if err := c.Publish(ctx, m); err != nil {
+		return Message{}, err
+	}
+	select {
+	case resp := <-ch:
+		return resp, nil
+	case <-ctx.Done():
+		return Message{}, fmt.Errorf("mqtt: request to %q: no response: %w", m.Topic, ctx.Err())
+	case <-c.done:
+		return Message{}, c.err
+	}
+}
+
+// requester subscribes to the response topic on first use and starts the
+// goroutine that hands responses to their requests.
+func (c *Client) requester(ctx context.Context) *requester {
+	c.reqOnce.Do(func() {
+		r := &requester{waiting: make(map[string]chan Message)}
+		c.req = r
+		prefix := c.responseInfo
+		if prefix == "" {
+			prefix = "culex/response"
+		}
+		r.topic = prefix + "/" + c.clientID + "/" + randomHex(6)
+		sub, err := c.Subscribe(ctx, Filter{Topic: r.topic, QoS: QoS1})
+		if err != nil {
+			r.err = fmt.Errorf("mqtt: request: subscribing to the response topic: %w", err)
+			return
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for {
+				m, err := sub.Next(context.Background())
+				if err != nil {
+					return
+				}
+				r.mu.Lock()
+				ch := r.waiting[string(m.CorrelationData)]
+				r.mu.Unlock()
+				if ch != nil {
+					select {
+					case ch <- m:
+					default:
+					}
+				}
+			}
+		}()
+	})
+	return c.req
+}

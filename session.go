@@ -1,0 +1,174 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/culex-mqtt/mqtt/persist"
+	"github.com/culex-mqtt/mqtt/wire"
+)
+
+// session is the one owner of the client's side of the MQTT session: packet
+// identifiers, the table of operations awaiting acknowledgement, the quota of
+// QoS 1/2 messages the server lets us have in flight, and the Store.
+type session struct {
+	store persist.Store
+	quota *semaphore.Weighted // the server's Receive Maximum (MQTT-4.9.0-1)
+
+	mu      sync.Mutex
+	nextID  uint16
+	ops     map[uint16]*op // by packet identifier: in use until acknowledged
+	drained chan struct{}  // closed when ops becomes empty; made by drain
+}
+
+// op is one operation awaiting its acknowledgement.
+type op struct {
+	id    uint16
+	kind  wire.Type // PUBLISH (QoS 1 or 2), PUBREL (QoS 2 after PUBREC), SUBSCRIBE, UNSUBSCRIBE
+	qos   byte
+	topic string      // for errors
+	quota bool        // holds a unit of quota
+	done  chan result // receives exactly one result; capacity 1
+}
+
+type result struct {
+	code   ReasonCode
+	codes  []ReasonCode
+	reason string
+	err    error
+}
+
+func newSession(store persist.Store, receiveMax int) *session {
+	return &session{
+		store:  store,
+		quota:  semaphore.NewWeighted(int64(receiveMax)),
+		nextID: 1,
+		ops:    make(map[uint16]*op),
+	}
+}
+
+// errNoPacketID means all 65535 identifiers are in use.
+var errNoPacketID = errors.New("mqtt: all 65535 packet identifiers are in use; wait for acknowledgements")
+
+// begin registers a new operation under a free packet identifier: never 0,
+// never one in use (MQTT-2.2.1-3), wrapping after 65535.
+func (s *session) begin(kind wire.Type, qos byte, topic string) (*op, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ops) >= 65535 {
+		return nil, errNoPacketID
+	}
+	id := s.nextID
+	for s.ops[id] != nil {
+		id++
+		if id == 0 {
+			id = 1
+		}
+	}
+	s.nextID = id + 1
+	if s.nextID == 0 {
+		s.nextID = 1
+	}
+	o := &op{id: id, kind: kind, qos: qos, topic: topic, done: make(chan result, 1)}
+	s.ops[id] = o
+	return o, nil
+}
+
+// abort forgets an operation whose packet was never sent.
+func (s *session) abort(o *op) {
+	s.mu.Lock()
+	if s.ops[o.id] == o {
+		s.removeLocked(o.id)
+	}
+	s.mu.Unlock()
+	if o.kind == wire.PUBLISH {
+		s.store.Delete(persist.Outgoing, o.id)
+	}
+	if o.quota {
+		s.quota.Release(1)
+	}
+}
+
+func (s *session) removeLocked(id uint16) {
+	delete(s.ops, id)
+	if len(s.ops) == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
+}
+
+// complete settles the operation with identifier id after its
+// acknowledgement arrived. want is the kind of operation the acknowledgement
+// answers. It frees the identifier, the quota and the Store entry and wakes
+// the caller, if it is still waiting.
+func (s *session) complete(id uint16, want wire.Type, code ReasonCode, props *wire.Properties, codes []ReasonCode) error {
+	s.mu.Lock()
+	o := s.ops[id]
+	if o == nil || o.kind != want {
+		s.mu.Unlock()
+		// An acknowledgement for something not in flight: a duplicate
+		// after a resend. Harmless; ignore it.
+		return nil
+	}
+	s.removeLocked(id)
+	s.mu.Unlock()
+	if o.kind == wire.PUBLISH || o.kind == wire.PUBREL {
+		if err := s.store.Delete(persist.Outgoing, id); err != nil {
+			return fmt.Errorf("mqtt: removing message %d from the store: %w", id, err)
+		}
+	}
+	if o.quota {
+		s.quota.Release(1)
+	}
+	r := result{code: code, codes: codes}
+	if props != nil {
+		r.reason = props.ReasonString
+	}
+	o.done <- r
+	return nil
+}
+
+// toPubrel moves a QoS 2 publish to its second stage after a successful
+// PUBREC: the Store entry becomes the PUBREL (MQTT-4.3.3-4). It reports
+// false when id is not a QoS 2 publish in flight.
+func (s *session) toPubrel(id uint16, pubrel []byte) (bool, error) {
+	s.mu.Lock()
+	o := s.ops[id]
+	if o == nil || o.kind != wire.PUBLISH || o.qos != 2 {
+		known := o != nil && o.kind == wire.PUBREL
+		s.mu.Unlock()
+		return known, nil
+	}
+	o.kind = wire.PUBREL // MQTT-4.3.3-6: the PUBLISH is never sent again
+	s.mu.Unlock()
+	if err := s.store.Put(persist.Outgoing, id, pubrel); err != nil {
+		return false, fmt.Errorf("mqtt: storing PUBREL %d: %w", id, err)
+	}
+	return true, nil
+}
+
+// drain waits until no operation is in flight, ctx ends, or the client ends.
+func (s *session) drain(ctx context.Context, done <-chan struct{}) error {
+	s.mu.Lock()
+	if len(s.ops) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.drained == nil {
+		s.drained = make(chan struct{})
+	}
+	ch := s.drained
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

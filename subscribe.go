@@ -1,0 +1,512 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/culex-mqtt/mqtt/persist"
+	"github.com/culex-mqtt/mqtt/wire"
+)
+
+// Filter is a topic filter to subscribe to, with its subscription options.
+// NoLocal, RetainAsPublished and RetainHandling need MQTT 5.0.
+type Filter struct {
+	Topic             string
+	QoS               QoS
+	NoLocal           bool // v5: do not receive our own publications
+	RetainAsPublished bool // v5: keep the retain flag as published
+	RetainHandling    byte // v5: 0 send retained messages, 1 only for a new subscription, 2 never
+}
+
+// maxQueuedQoS0 bounds the QoS 0 messages waiting in one Subscription. QoS 0
+// has no flow control, and the reading goroutine never waits for the
+// application, so beyond this the oldest QoS 0 messages are dropped. QoS 1
+// and 2 messages are never dropped: the client's Receive Maximum bounds them.
+const maxQueuedQoS0 = 1 << 16
+
+// Subscription receives the messages matching its filters. Next hands them
+// out in the order they arrived. It is safe for concurrent use.
+type Subscription struct {
+	c       *Client
+	id      int // v5 subscription identifier, 0 when not used
+	filters []Filter
+
+	mu      sync.Mutex
+	queue   []delivery
+	head    int
+	qos0    int           // QoS 0 messages in queue
+	dropped int           // QoS 0 messages dropped because the queue was full
+	notify  chan struct{} // capacity 1: something was queued
+	closed  bool
+}
+
+type delivery struct {
+	msg Message
+	in  *inbound // nil for QoS 0
+}
+
+// inbound is an incoming QoS 1 or 2 message awaiting its acknowledgement.
+// Acknowledgements leave in the order the messages arrived (MQTT-4.6.0-2,
+// MQTT-4.6.0-3), once every Subscription it went to has handed it out.
+type inbound struct {
+	id      uint16
+	qos     byte
+	pending int  // deliveries not yet handed out
+	ready   bool // every delivery handed out
+}
+
+// Subscribe subscribes to filters and blocks until the server's SUBACK. The
+// returned Subscription receives every message that matches one of them. A
+// filter the server refuses makes the whole call fail with a *ReasonError
+// naming it; filters granted in the same call are unsubscribed again.
+func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscription, error) {
+	if len(filters) == 0 {
+		return nil, errors.New("mqtt: subscribe needs at least one filter") // MQTT-3.8.3-2
+	}
+	pkt := &wire.Subscribe{Filters: make([]wire.Filter, len(filters))}
+	for i, f := range filters {
+		if err := wire.CheckTopicFilter(f.Topic); err != nil {
+			return nil, fmt.Errorf("mqtt: subscribe not sent: %w", err)
+		}
+		if f.QoS > QoS2 {
+			return nil, fmt.Errorf("mqtt: subscribe not sent: filter %q asks for QoS %d", f.Topic, f.QoS)
+		}
+		pkt.Filters[i] = wire.Filter{Topic: f.Topic, QoS: byte(f.QoS), NoLocal: f.NoLocal,
+			RetainAsPublished: f.RetainAsPublished, RetainHandling: f.RetainHandling}
+	}
+	s := &Subscription{c: c, filters: slices.Clone(filters), notify: make(chan struct{}, 1)}
+	if c.subIDs {
+		s.id = c.router.newSubID()
+		pkt.Properties = &wire.Properties{SubscriptionIDs: []int{s.id}}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, notSent("subscribe", err)
+	}
+	o, err := c.sess.begin(wire.SUBSCRIBE, 0, filters[0].Topic)
+	if err != nil {
+		return nil, err
+	}
+	pkt.PacketID = o.id
+	// Registered before SUBACK: retained messages may arrive first.
+	c.router.add(s)
+	if err := c.w.send(ctx, pkt); err != nil {
+		c.router.remove(s)
+		c.sess.abort(o)
+		return nil, c.sendErr("subscribe", err)
+	}
+	r, err := c.wait(ctx, o, "subscribe")
+	if err != nil {
+		c.router.remove(s)
+		return nil, err
+	}
+	var refused []string
+	var first *ReasonError
+	for i, code := range r.codes {
+		if i < len(s.filters) && !code.IsError() {
+			s.filters[i].QoS = QoS(code) // the granted QoS
+		} else if i < len(s.filters) && code.IsError() {
+			refused = append(refused, s.filters[i].Topic)
+			if first == nil {
+				first = &ReasonError{Op: "subscribe", Topic: s.filters[i].Topic, ReasonCode: code, ReasonString: r.reason}
+			}
+		}
+	}
+	if first != nil {
+		var granted []string
+		for _, f := range s.filters {
+			if !slices.Contains(refused, f.Topic) {
+				granted = append(granted, f.Topic)
+			}
+		}
+		c.router.remove(s)
+		if len(granted) > 0 {
+			c.Unsubscribe(ctx, granted...)
+		}
+		return nil, first
+	}
+	return s, nil
+}
+
+// wait waits for the acknowledgement of a SUBSCRIBE or UNSUBSCRIBE.
+func (c *Client) wait(ctx context.Context, o *op, what string) (result, error) {
+	select {
+	case r := <-o.done:
+		return r, nil
+	case <-ctx.Done():
+		return result{}, fmt.Errorf("mqtt: %s %q: no acknowledgement yet: %w", what, o.topic, ctx.Err())
+	case <-c.done:
+		return result{}, fmt.Errorf("mqtt: %s %q: %w", what, o.topic, c.err)
+	}
+}
+
+// Unsubscribe removes the subscriptions to topics (exactly as they were
+// subscribed) and blocks until the server's UNSUBACK. Subscriptions whose
+// filters are all gone stop receiving.
+func (c *Client) Unsubscribe(ctx context.Context, topics ...string) error {
+	if len(topics) == 0 {
+		return errors.New("mqtt: unsubscribe needs at least one topic filter") // MQTT-3.10.3-2
+	}
+	for _, t := range topics {
+		if err := wire.CheckTopicFilter(t); err != nil {
+			return fmt.Errorf("mqtt: unsubscribe not sent: %w", err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return notSent("unsubscribe", err)
+	}
+	o, err := c.sess.begin(wire.UNSUBSCRIBE, 0, topics[0])
+	if err != nil {
+		return err
+	}
+	if err := c.w.send(ctx, &wire.Unsubscribe{PacketID: o.id, Topics: topics}); err != nil {
+		c.sess.abort(o)
+		return c.sendErr("unsubscribe", err)
+	}
+	r, err := c.wait(ctx, o, "unsubscribe")
+	c.router.dropFilters(topics)
+	if err != nil {
+		return err
+	}
+	for i, code := range r.codes {
+		if code.IsError() && i < len(topics) {
+			return &ReasonError{Op: "unsubscribe", Topic: topics[i], ReasonCode: code, ReasonString: r.reason}
+		}
+	}
+	return nil
+}
+
+// Filters returns the subscription's filters, each with the QoS the server
+// granted.
+func (s *Subscription) Filters() []Filter {
+	s.c.router.mu.Lock()
+	defer s.c.router.mu.Unlock()
+	return slices.Clone(s.filters)
+}
+
+// Next blocks until a message arrives and returns it. A QoS 1 or 2 message is
+// acknowledged to the server when Next returns it, not when it arrived: if
+// the process dies before, the server sends it again.
+//
+// Next returns ErrClosed once the Subscription was unsubscribed (after its
+// queued messages were handed out), the client's error once the client has
+// ended, or ctx's error.
+func (s *Subscription) Next(ctx context.Context) (Message, error) {
+	for {
+		s.mu.Lock()
+		if s.head < len(s.queue) {
+			d := s.queue[s.head]
+			s.queue[s.head] = delivery{}
+			s.head++
+			if s.head == len(s.queue) {
+				s.queue, s.head = s.queue[:0], 0
+			}
+			if d.in == nil {
+				s.qos0--
+			}
+			s.mu.Unlock()
+			if d.in != nil {
+				s.c.router.delivered(d.in)
+			}
+			return d.msg, nil
+		}
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			return Message{}, ErrClosed
+		}
+		select {
+		case <-s.notify:
+		case <-ctx.Done():
+			return Message{}, ctx.Err()
+		case <-s.c.done:
+			return Message{}, s.c.err
+		}
+	}
+}
+
+// Dropped returns how many QoS 0 messages this Subscription dropped because
+// the application did not call Next fast enough.
+func (s *Subscription) Dropped() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
+// Unsubscribe unsubscribes from every filter of s and blocks until UNSUBACK.
+func (s *Subscription) Unsubscribe(ctx context.Context) error {
+	filters := s.Filters()
+	topics := make([]string, len(filters))
+	for i, f := range filters {
+		topics[i] = f.Topic
+	}
+	err := s.c.Unsubscribe(ctx, topics...)
+	s.c.router.remove(s)
+	return err
+}
+
+// push queues a delivery without blocking.
+func (s *Subscription) push(d delivery) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	if d.in == nil {
+		if s.qos0 >= maxQueuedQoS0 {
+			s.dropped++
+			s.mu.Unlock()
+			return true
+		}
+		s.qos0++
+	}
+	s.queue = append(s.queue, d)
+	s.mu.Unlock()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// matches reports whether topic matches one of s's filters.
+func (s *Subscription) matches(topic string) bool {
+	for _, f := range s.filters {
+		if matchFilter(f.Topic, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchFilter(filter, topic string) bool {
+	if wire.IsShared(filter) {
+		_, rest, _ := strings.Cut(filter[len("$share/"):], "/")
+		filter = rest
+	}
+	return wire.MatchTopic(filter, topic)
+}
+
+// qos2 states of an incoming identifier.
+const (
+	qos2Received = 1 // routed, not yet handed out
+	qos2Acked    = 2 // PUBREC sent, waiting for PUBREL
+)
+
+// router sends incoming messages to the subscriptions and keeps the order of
+// their acknowledgements.
+type router struct {
+	c *Client
+
+	mu      sync.Mutex
+	subs    []*Subscription
+	nextSub int
+	held    []delivery        // messages that matched no subscription yet
+	acks    []*inbound        // in arrival order
+	qos2    map[uint16]uint8  // incoming QoS 2 identifiers not yet released
+	aliases map[uint16]string // topic aliases the server set (v5)
+}
+
+func (r *router) init(c *Client) {
+	r.c = c
+	r.qos2 = make(map[uint16]uint8)
+	// Identifiers stored by an earlier connection of this session are
+	// still waiting for PUBREL.
+	if entries, err := c.opts.Store.Load(persist.Incoming); err == nil {
+		for _, e := range entries {
+			r.qos2[e.ID] = qos2Acked
+		}
+	}
+}
+
+func (r *router) newSubID() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nextSub++
+	return r.nextSub
+}
+
+// add registers s and hands it the held messages it matches.
+func (r *router) add(s *Subscription) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.subs = append(r.subs, s)
+	kept := r.held[:0]
+	for _, d := range r.held {
+		if s.matches(d.msg.Topic) {
+			s.push(d)
+		} else {
+			kept = append(kept, d)
+		}
+	}
+	clear(r.held[len(kept):])
+	r.held = kept
+}
+
+// remove stops routing to s and closes it; what it had not handed out is
+// acknowledged, since the application gave up on it.
+func (r *router) remove(s *Subscription) {
+	r.mu.Lock()
+	r.subs = slices.DeleteFunc(r.subs, func(x *Subscription) bool { return x == s })
+	r.mu.Unlock()
+	s.mu.Lock()
+	s.closed = true
+	rest := s.queue[s.head:]
+	s.queue, s.head = nil, 0
+	s.mu.Unlock()
+	for _, d := range rest {
+		if d.in != nil {
+			r.delivered(d.in)
+		}
+	}
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// dropFilters removes unsubscribed filters from the subscriptions that have
+// them; a subscription left without filters is closed.
+func (r *router) dropFilters(topics []string) {
+	r.mu.Lock()
+	var empty []*Subscription
+	for _, s := range r.subs {
+		s.filters = slices.DeleteFunc(slices.Clone(s.filters), func(f Filter) bool { return slices.Contains(topics, f.Topic) })
+		if len(s.filters) == 0 {
+			empty = append(empty, s)
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range empty {
+		r.remove(s)
+	}
+}
+
+// route hands a message to every subscription it matches; in is nil for
+// QoS 0.
+func (r *router) route(p *wire.Publish, in *inbound) {
+	m := Message{Topic: p.Topic, Payload: p.Payload, QoS: QoS(p.QoS), Retain: p.Retain, Duplicate: p.Dup}
+	if pr := p.Properties; pr != nil {
+		m.PayloadFormat = pr.PayloadFormat
+		if pr.MessageExpiry != nil {
+			m.MessageExpiry = time.Duration(*pr.MessageExpiry) * time.Second
+		}
+		m.ContentType = pr.ContentType
+		m.ResponseTopic = pr.ResponseTopic
+		m.CorrelationData = pr.CorrelationData
+		m.UserProperties = pr.UserProperties
+		m.SubscriptionIDs = pr.SubscriptionIDs
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if in != nil {
+		r.acks = append(r.acks, in)
+	}
+	d := delivery{msg: m, in: in}
+	matched := false
+	for _, s := range r.subs {
+		if !r.wants(s, &m) {
+			continue
+		}
+		if in != nil {
+			in.pending++
+		}
+		if s.push(d) {
+			matched = true
+		} else if in != nil {
+			in.pending--
+		}
+	}
+	if !matched {
+		// No subscription: hold it for the first one that matches
+		// (a resumed session, before the application subscribes again).
+		if in != nil {
+			in.pending = 1
+		}
+		if in != nil || len(r.held) < maxQueuedQoS0 {
+			r.held = append(r.held, d)
+		}
+	}
+}
+
+// wants reports whether s should receive m: by subscription identifier
+// when the server sent any, else by matching its filters.
+func (r *router) wants(s *Subscription, m *Message) bool {
+	if len(m.SubscriptionIDs) > 0 && s.id != 0 {
+		return slices.Contains(m.SubscriptionIDs, s.id)
+	}
+	return s.matches(m.Topic)
+}
+
+// delivered records that one delivery of in was handed out, and sends the
+// acknowledgements that are now due, in arrival order.
+func (r *router) delivered(in *inbound) {
+	r.mu.Lock()
+	in.pending--
+	if in.pending > 0 {
+		r.mu.Unlock()
+		return
+	}
+	in.ready = true
+	n := 0
+	for n < len(r.acks) && r.acks[n].ready {
+		n++
+	}
+	due := slices.Clone(r.acks[:n])
+	clear(r.acks[:n])
+	r.acks = r.acks[n:]
+	r.mu.Unlock()
+	for _, a := range due {
+		r.c.acknowledge(a)
+	}
+}
+
+// qos2Seen records an incoming QoS 2 identifier; dup reports that it is
+// already known, with its state.
+func (r *router) qos2Seen(id uint16) (state uint8, dup bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st, ok := r.qos2[id]; ok {
+		return st, true
+	}
+	r.qos2[id] = qos2Received
+	return 0, false
+}
+
+func (r *router) qos2Acked(id uint16) {
+	r.mu.Lock()
+	if _, ok := r.qos2[id]; ok {
+		r.qos2[id] = qos2Acked
+	}
+	r.mu.Unlock()
+}
+
+func (r *router) qos2Released(id uint16) {
+	r.mu.Lock()
+	delete(r.qos2, id)
+	r.mu.Unlock()
+}
+
+// resolveAlias applies a topic alias the server set (MQTT-3.3.2-10).
+func (r *router) resolveAlias(p *wire.Publish) error {
+	alias := p.Properties.TopicAlias
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.aliases == nil {
+		r.aliases = make(map[uint16]string)
+	}
+	if p.Topic != "" {
+		r.aliases[alias] = p.Topic
+		return nil
+	}
+	t, ok := r.aliases[alias]
+	if !ok {
+		return fmt.Errorf("the server used topic alias %d before setting it", alias)
+	}
+	p.Topic = t
+	return nil
+}
