@@ -1,0 +1,54 @@
+// Package mqtt is an MQTT client for MQTT 3.1, 3.1.1 and 5.0, shaped for Go:
+// every operation takes a context.Context and blocks until its
+// acknowledgement has arrived.
+//
+// # Connecting
+//
+// Dial connects and returns after the server's CONNACK:
+//
+//	c, err := mqtt.Dial(ctx, "mqtt://broker:1883", nil)
+//
+// The URL scheme selects the transport: mqtt and tcp (plain TCP), mqtts, tls
+// and ssl (TLS), ws and wss (WebSocket, subprotocol "mqtt"). A nil
+// *DialOptions gives the defaults: MQTT 5.0 with a fall back to 3.1.1, a
+// clean start, a keep alive of 60 seconds and an in-memory Store.
+//
+// # Context and cancellation
+//
+// The ctx of Dial bounds the dial only. The ctx of Publish, Subscribe,
+// Unsubscribe and Request bounds the wait for the acknowledgement; when it
+// ends, the call returns an error that wraps ctx.Err(), and the session is
+// kept: the connection is never closed because a context ended.
+//
+// For Publish the moment matters. When ctx ends before the PUBLISH was
+// written, the message was not sent and is forgotten. When it ends after,
+// the error also wraps ErrOutcomeUnknown: the broker may have the message,
+// and delivery goes on in the background until it is acknowledged. MQTT
+// cannot take back a sent PUBLISH.
+//
+// # Concurrency
+//
+// A Client is safe for use by many goroutines. Concurrent Publish calls are
+// pipelined over the one connection, as many at once as the server's
+// Receive Maximum allows, and packets that become ready together go out in
+// one write. The client runs no application code on its reading goroutine:
+// incoming messages wait in the Subscription until Next takes them, and
+// QoS 1 and 2 messages are acknowledged when Next hands them out, in the
+// order they arrived.
+//
+// # Errors
+//
+// A server that refuses the connection gives a *ConnectError; one that
+// refuses a publish or a subscription gives a *ReasonError; one that sends
+// DISCONNECT ends the client with a *DisconnectError. After Close, calls
+// return ErrClosed; after a lost connection they return an error that wraps
+// ErrClosed and the cause. Topic validation errors are *wire.Error values
+// and nothing is sent.
+//
+// # Persistence
+//
+// QoS 1 and 2 messages are written to DialOptions.Store before their first
+// byte is sent and removed when acknowledged. The default store lives in
+// memory; persist.Open keeps them on disk, so that a client started again
+// with the same ClientID, KeepSession and store completes them.
+package mqtt
