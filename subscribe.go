@@ -104,25 +104,23 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 		c.router.remove(s)
 		return nil, err
 	}
-	var refused []string
+	var granted []string
 	var first *ReasonError
+	withGranted := slices.Clone(filters)
 	for i, code := range r.codes {
-		if i < len(s.filters) && !code.IsError() {
-			s.filters[i].QoS = QoS(code) // the granted QoS
-		} else if i < len(s.filters) && code.IsError() {
-			refused = append(refused, s.filters[i].Topic)
-			if first == nil {
-				first = &ReasonError{Op: "subscribe", Topic: s.filters[i].Topic, ReasonCode: code, ReasonString: r.reason}
-			}
+		switch {
+		case i >= len(filters):
+		case code.IsError() && first == nil:
+			first = &ReasonError{Op: "subscribe", Topic: filters[i].Topic, ReasonCode: code, ReasonString: r.reason}
+		case !code.IsError():
+			withGranted[i].QoS = QoS(code)
+			granted = append(granted, filters[i].Topic)
 		}
 	}
+	c.router.mu.Lock()
+	s.filters = withGranted
+	c.router.mu.Unlock()
 	if first != nil {
-		var granted []string
-		for _, f := range s.filters {
-			if !slices.Contains(refused, f.Topic) {
-				granted = append(granted, f.Topic)
-			}
-		}
 		c.router.remove(s)
 		if len(granted) > 0 {
 			c.Unsubscribe(ctx, granted...)

@@ -1,0 +1,235 @@
+package mqtt_test
+
+import (
+	"errors"
+	"strings"
+
+	"bytes"
+	"context"
+	"fmt"
+	"github.com/culex-mqtt/mqtt/wire"
+	"testing"
+	"time"
+
+	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/internal/mosquitto"
+)
+
+// TestMosquittoRoundTrip publishes to itself through a real mosquitto over
+// every transport, at every QoS, with 3.1.1 and 5.0 (MQTT-4.2.0-1: an ordered,
+// lossless byte stream, TCP, TLS or WebSocket; MQTT-6.0.0-3: the client offers
+// the "mqtt" subprotocol, which mosquitto requires).
+func TestMosquittoRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := mosquitto.Start(t, mosquitto.Options{TCP: true, WebSocket: true, TLS: true, WSS: true})
+	tlsConfig := b.Certs.ClientTLSConfig(false)
+	for _, tr := range []struct{ name, url string }{
+		{"tcp", b.TCPURL}, {"ws", b.WSURL}, {"tls", b.TLSURL}, {"wss", b.WSSURL},
+	} {
+		for _, v := range []mqtt.Version{mqtt.V311, mqtt.V5} {
+			t.Run(fmt.Sprintf("%s/%v", tr.name, v), func(t *testing.T) {
+				t.Parallel()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				c, err := mqtt.Dial(ctx, tr.url, &mqtt.DialOptions{Version: v, TLSConfig: tlsConfig})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				if got := c.Version(); got != v {
+					t.Errorf("Version() = %v, want %v", got, v)
+				}
+				topic := "culex/" + tr.name + "/" + v.String()
+				sub, err := c.Subscribe(ctx, mqtt.Filter{Topic: topic + "/#", QoS: mqtt.QoS2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for q := mqtt.QoS0; q <= mqtt.QoS2; q++ {
+					payload := []byte(fmt.Sprintf("hello at %v", q))
+					if err := c.Publish(ctx, mqtt.Message{Topic: topic + "/x", QoS: q, Payload: payload}); err != nil {
+						t.Fatalf("publish %v: %v", q, err)
+					}
+					m, err := sub.Next(ctx)
+					if err != nil {
+						t.Fatalf("next %v: %v", q, err)
+					}
+					if m.Topic != topic+"/x" || !bytes.Equal(m.Payload, payload) || m.QoS != q {
+						t.Errorf("got %q %q %v, want %q %q %v", m.Topic, m.Payload, m.QoS, topic+"/x", payload, q)
+					}
+				}
+				if err := c.Disconnect(ctx); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+func dialT(t *testing.T, url string, o *mqtt.DialOptions) *mqtt.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := mqtt.Dial(ctx, url, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestMosquittoAuth checks user names and passwords from options and from the
+// URL, refusals as *ConnectError, and client certificates.
+func TestMosquittoAuth(t *testing.T) {
+	t.Parallel()
+	b := mosquitto.Start(t, mosquitto.Options{TCP: true, TLS: true, RequireClientCert: true,
+		Users: map[string]string{"alice": "s3cret"}})
+	for _, v := range []mqtt.Version{mqtt.V31, mqtt.V311, mqtt.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			c := dialT(t, b.TCPURL, &mqtt.DialOptions{Version: v, ClientID: "a-" + v.String(), Username: "alice", Password: []byte("s3cret")})
+			c.Close()
+			url := "mqtt://alice:s3cret@" + b.TCPAddr
+			c = dialT(t, url, &mqtt.DialOptions{Version: v, ClientID: "b-" + v.String()})
+			c.Close()
+
+			_, err := mqtt.Dial(ctx, b.TCPURL, &mqtt.DialOptions{Version: v, ClientID: "c-" + v.String(), Username: "alice", Password: []byte("wrong")})
+			var ce *mqtt.ConnectError
+			if !errors.As(err, &ce) {
+				t.Fatalf("wrong password: got %v, want *ConnectError", err)
+			}
+			if ce.ReasonCode != wire.BadUsernameOrPassword && ce.ReasonCode != wire.NotAuthorized {
+				t.Errorf("wrong password: reason %v", ce.ReasonCode)
+			}
+			if strings.Contains(err.Error(), "wrong") {
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+	t.Run("client certificate", func(t *testing.T) {
+		t.Parallel()
+		ctx := testCtx(t)
+		c := dialT(t, b.TLSURL, &mqtt.DialOptions{Username: "alice", Password: []byte("s3cret"), TLSConfig: b.Certs.ClientTLSConfig(true)})
+		if err := c.Publish(ctx, mqtt.Message{Topic: "cert/ok", QoS: mqtt.QoS1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mqtt.Dial(ctx, b.TLSURL, &mqtt.DialOptions{Username: "alice", Password: []byte("s3cret"), TLSConfig: b.Certs.ClientTLSConfig(false)}); err == nil {
+			t.Error("dial without a client certificate succeeded")
+		}
+		// The client verifies the server: without the CA, the handshake fails.
+		if _, err := mqtt.Dial(ctx, b.TLSURL, &mqtt.DialOptions{Username: "alice", Password: []byte("s3cret")}); err == nil {
+			t.Error("dial trusting the system roots only succeeded against a test CA")
+		}
+	})
+}
+
+// TestMosquittoRetainAndWill checks a retained message and a will published
+// when the client's connection is cut (Close sends no DISCONNECT).
+func TestMosquittoRetainAndWill(t *testing.T) {
+	t.Parallel()
+	b := mosquitto.Start(t, mosquitto.Options{})
+	for _, v := range []mqtt.Version{mqtt.V311, mqtt.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			prefix := "rw/" + v.String()
+			pub := dialT(t, b.TCPURL, &mqtt.DialOptions{Version: v})
+			if err := pub.Publish(ctx, mqtt.Message{Topic: prefix + "/retained", Payload: []byte("kept"), QoS: mqtt.QoS1, Retain: true}); err != nil {
+				t.Fatal(err)
+			}
+			sub := dialT(t, b.TCPURL, &mqtt.DialOptions{Version: v})
+			s, err := sub.Subscribe(ctx, mqtt.Filter{Topic: prefix + "/#", QoS: mqtt.QoS1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := s.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !m.Retain || string(m.Payload) != "kept" {
+				t.Errorf("retained message: got retain=%v payload=%q", m.Retain, m.Payload)
+			}
+			willer := dialT(t, b.TCPURL, &mqtt.DialOptions{Version: v,
+				Will: &mqtt.Message{Topic: prefix + "/will", Payload: []byte("gone"), QoS: mqtt.QoS1}})
+			willer.Close()
+			m, err = s.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Topic != prefix+"/will" || string(m.Payload) != "gone" {
+				t.Errorf("will: got %q %q", m.Topic, m.Payload)
+			}
+			// A graceful Disconnect discards the will.
+			quiet := dialT(t, b.TCPURL, &mqtt.DialOptions{Version: v,
+				Will: &mqtt.Message{Topic: prefix + "/will", Payload: []byte("unexpected"), QoS: mqtt.QoS1}})
+			if err := quiet.Disconnect(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := pub.Publish(ctx, mqtt.Message{Topic: prefix + "/after", QoS: mqtt.QoS1}); err != nil {
+				t.Fatal(err)
+			}
+			m, err = s.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Topic != prefix+"/after" {
+				t.Errorf("after a graceful disconnect got %q %q, want the message on %s/after", m.Topic, m.Payload, prefix)
+			}
+		})
+	}
+}
+
+// TestMosquittoClientsInterop exchanges messages with mosquitto_pub and
+// mosquitto_sub in both directions.
+func TestMosquittoClientsInterop(t *testing.T) {
+	t.Parallel()
+	b := mosquitto.Start(t, mosquitto.Options{})
+	for _, v := range []mqtt.Version{mqtt.V311, mqtt.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			vflag := map[mqtt.Version]string{mqtt.V311: "mqttv311", mqtt.V5: "mqttv5"}[v]
+			prefix := "interop/" + v.String()
+			c := dialT(t, b.TCPURL, &mqtt.DialOptions{Version: v})
+			s, err := c.Subscribe(ctx, mqtt.Filter{Topic: prefix + "/to-culex", QoS: mqtt.QoS2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for q := 0; q <= 2; q++ {
+				msg := fmt.Sprintf("from mosquitto_pub qos %d", q)
+				if err := mosquitto.Pub(t, append(b.TCPArgs(), "-V", vflag, "-q", fmt.Sprint(q), "-t", prefix+"/to-culex", "-m", msg)...); err != nil {
+					t.Fatal(err)
+				}
+				m, err := s.Next(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(m.Payload) != msg {
+					t.Errorf("got %q, want %q", m.Payload, msg)
+				}
+			}
+			id := "sub-" + v.String()
+			sp := mosquitto.Sub(t, append(b.TCPArgs(), "-V", vflag, "-q", "2", "-i", id, "-t", prefix+"/from-culex")...)
+			b.WaitForLog(t, "Sending SUBACK to "+id, 10*time.Second)
+			for q := mqtt.QoS0; q <= mqtt.QoS2; q++ {
+				msg := fmt.Sprintf("from culex %v", q)
+				if err := c.Publish(ctx, mqtt.Message{Topic: prefix + "/from-culex", QoS: q, Payload: []byte(msg)}); err != nil {
+					t.Fatal(err)
+				}
+				line, err := sp.NextContext(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if line != msg {
+					t.Errorf("mosquitto_sub printed %q, want %q", line, msg)
+				}
+			}
+		})
+	}
+}
