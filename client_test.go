@@ -1,0 +1,637 @@
+package mqtt_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/persist"
+	"github.com/culex-mqtt/mqtt/wire"
+)
+
+// peer is a scripted server on the other end of a net.Pipe: each test says
+// packet by packet what the server receives and sends. It runs inside a
+// synctest bubble, so "nothing more was sent" can be asserted with
+// synctest.Wait instead of sleeps.
+type peer struct {
+	t    *testing.T
+	v    wire.Version
+	conn net.Conn
+	r    *wire.Reader
+}
+
+// dialPeer dials a client whose network connection is a pipe to a peer that
+// answers CONNECT with ack. opts may be nil.
+func dialPeer(t *testing.T, v wire.Version, ack *wire.Connack, opts *mqtt.DialOptions) (*mqtt.Client, *peer) {
+	t.Helper()
+	var o mqtt.DialOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Version == 0 {
+		o.Version = mqtt.Version(v)
+	}
+	conns := make(chan net.Conn, 1)
+	o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		a, b := net.Pipe()
+		conns <- b
+		return a, nil
+	}
+	var c *mqtt.Client
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err = mqtt.Dial(context.Background(), "mqtt://broker.test", &o)
+	}()
+	p := &peer{t: t, v: v, conn: <-conns}
+	p.r = wire.NewReader(p.conn, 0)
+	connect := p.expect(wire.CONNECT).(*wire.Connect)
+	if connect.Version != v {
+		t.Fatalf("CONNECT for version %v, want %v", connect.Version, v)
+	}
+	p.send(ack)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); p.conn.Close() })
+	return c, p
+}
+
+func (p *peer) read() wire.Packet {
+	p.t.Helper()
+	pkt, err := p.r.ReadPacket(p.v)
+	if err != nil {
+		p.t.Fatalf("peer: reading: %v", err)
+	}
+	return pkt
+}
+
+func (p *peer) expect(t wire.Type) wire.Packet {
+	p.t.Helper()
+	pkt := p.read()
+	if pkt.Type() != t {
+		p.t.Fatalf("peer: got %v %+v, want %v", pkt.Type(), pkt, t)
+	}
+	return pkt
+}
+
+func (p *peer) send(pkts ...wire.Packet) {
+	p.t.Helper()
+	for _, pkt := range pkts {
+		b, err := pkt.Append(nil, p.v)
+		if err != nil {
+			p.t.Fatalf("peer: encoding %v: %v", pkt.Type(), err)
+		}
+		if _, err := p.conn.Write(b); err != nil {
+			p.t.Fatalf("peer: writing %v: %v", pkt.Type(), err)
+		}
+	}
+}
+
+// async runs f in a goroutine and returns a channel with its error.
+func async(f func() error) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- f() }()
+	return ch
+}
+
+var versions = []wire.Version{wire.V31, wire.V311, wire.V5}
+
+// MQTT-3.1.0-1: CONNECT is the first packet. MQTT-3.1.2-1: the protocol name.
+func TestConnectFirst(t *testing.T) {
+	for _, v := range versions {
+		t.Run(v.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// dialPeer fails unless the first packet is a CONNECT
+				// of version v, which wire checks carries the
+				// protocol name of that version.
+				c, _ := dialPeer(t, v, &wire.Connack{}, &mqtt.DialOptions{ClientID: "x"})
+				if c.Version() != mqtt.Version(v) {
+					t.Errorf("Version() = %v", c.Version())
+				}
+			})
+		})
+	}
+}
+
+// MQTT-2.2.1-3, MQTT-4.3.2-1, MQTT-4.3.2-2, MQTT-4.3.2-3, MQTT-2.2.1-5:
+// concurrent QoS 1 publishes get distinct non-zero identifiers, go out with
+// DUP 0, and each returns once its own PUBACK arrives, whatever the order.
+func TestPublishQoS1(t *testing.T) {
+	for _, v := range versions {
+		t.Run(v.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				store := persist.NewMemory()
+				c, p := dialPeer(t, v, &wire.Connack{}, &mqtt.DialOptions{ClientID: "x", Store: store})
+				ctx := context.Background()
+				const n = 3
+				results := make([]<-chan error, n)
+				for i := range n {
+					results[i] = async(func() error {
+						return c.Publish(ctx, mqtt.Message{Topic: "a/b", QoS: mqtt.QoS1, Payload: []byte{byte(i)}})
+					})
+				}
+				ids := map[uint16]bool{}
+				var pubs []*wire.Publish
+				for range n {
+					pub := p.expect(wire.PUBLISH).(*wire.Publish)
+					if pub.PacketID == 0 || ids[pub.PacketID] {
+						t.Fatalf("packet identifier %d is zero or in use", pub.PacketID)
+					}
+					if pub.Dup || pub.QoS != 1 {
+						t.Errorf("first transmission has DUP=%v QoS=%d, want DUP=false QoS=1", pub.Dup, pub.QoS)
+					}
+					ids[pub.PacketID] = true
+					pubs = append(pubs, pub)
+				}
+				synctest.Wait()
+				if entries, _ := store.Load(persist.Outgoing); len(entries) != n {
+					t.Errorf("store holds %d messages in flight, want %d", len(entries), n)
+				}
+				for _, r := range results {
+					select {
+					case err := <-r:
+						t.Fatalf("Publish returned %v before its PUBACK", err)
+					default:
+					}
+				}
+				// Acknowledge in reverse order.
+				for i := n - 1; i >= 0; i-- {
+					p.send(&wire.Puback{PacketID: pubs[i].PacketID})
+				}
+				for _, r := range results {
+					if err := <-r; err != nil {
+						t.Error(err)
+					}
+				}
+				if entries, _ := store.Load(persist.Outgoing); len(entries) != 0 {
+					t.Errorf("store holds %d messages after their PUBACKs, want 0", len(entries))
+				}
+			})
+		})
+	}
+}
+
+// MQTT-4.3.3-1 .. MQTT-4.3.3-5, MQTT-4.6.0-4: the QoS 2 sender flow.
+func TestPublishQoS2(t *testing.T) {
+	for _, v := range versions {
+		t.Run(v.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, p := dialPeer(t, v, &wire.Connack{}, &mqtt.DialOptions{ClientID: "x"})
+				res := async(func() error {
+					return c.Publish(context.Background(), mqtt.Message{Topic: "t", QoS: mqtt.QoS2, Payload: []byte("once")})
+				})
+				pub := p.expect(wire.PUBLISH).(*wire.Publish)
+				if pub.QoS != 2 || pub.Dup || pub.PacketID == 0 {
+					t.Fatalf("PUBLISH QoS=%d DUP=%v id=%d", pub.QoS, pub.Dup, pub.PacketID)
+				}
+				p.send(&wire.Pubrec{PacketID: pub.PacketID})
+				rel := p.expect(wire.PUBREL).(*wire.Pubrel)
+				if rel.PacketID != pub.PacketID {
+					t.Errorf("PUBREL id %d, want %d", rel.PacketID, pub.PacketID)
+				}
+				synctest.Wait()
+				select {
+				case err := <-res:
+					t.Fatalf("Publish returned %v before PUBCOMP", err)
+				default:
+				}
+				p.send(&wire.Pubcomp{PacketID: pub.PacketID})
+				if err := <-res; err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// MQTT-4.4.0-2: a PUBACK or PUBREC with a failure settles the message; the
+// caller gets a *ReasonError and no PUBREL follows.
+func TestPublishRefused(t *testing.T) {
+	for _, qos := range []mqtt.QoS{mqtt.QoS1, mqtt.QoS2} {
+		t.Run(qos.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+				res := async(func() error {
+					return c.Publish(context.Background(), mqtt.Message{Topic: "secret", QoS: qos})
+				})
+				pub := p.expect(wire.PUBLISH).(*wire.Publish)
+				props := &wire.Properties{ReasonString: "no access to secret"}
+				if qos == mqtt.QoS1 {
+					p.send(&wire.Puback{PacketID: pub.PacketID, ReasonCode: wire.NotAuthorized, Properties: props})
+				} else {
+					p.send(&wire.Pubrec{PacketID: pub.PacketID, ReasonCode: wire.NotAuthorized, Properties: props})
+				}
+				err := <-res
+				var re *mqtt.ReasonError
+				if !errors.As(err, &re) {
+					t.Fatalf("got %v, want *ReasonError", err)
+				}
+				want := &mqtt.ReasonError{Op: "publish", Topic: "secret", ReasonCode: wire.NotAuthorized, ReasonString: "no access to secret"}
+				if diff := cmp.Diff(want, re); diff != "" {
+					t.Errorf("(-want +got)\n%s", diff)
+				}
+				// The next packet is the PINGREQ of an idle connection,
+				// not a PUBREL.
+				p.expect(wire.PINGREQ)
+			})
+		})
+	}
+}
+
+// Cancellation before the PUBLISH was written: not sent, removed from the
+// store. After: ErrOutcomeUnknown, and delivery completes in the background.
+func TestPublishCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := persist.NewMemory()
+		// Receive Maximum 1: a second publish waits for quota.
+		c, p := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{ReceiveMaximum: 1}}, &mqtt.DialOptions{Store: store})
+		first := async(func() error {
+			return c.Publish(context.Background(), mqtt.Message{Topic: "t", QoS: mqtt.QoS1, Payload: []byte("1")})
+		})
+		pub := p.expect(wire.PUBLISH).(*wire.Publish)
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1, Payload: []byte("2")})
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, mqtt.ErrOutcomeUnknown) {
+			t.Fatalf("publish waiting for quota: got %v, want a not-sent error wrapping context.DeadlineExceeded", err)
+		}
+		if entries, _ := store.Load(persist.Outgoing); len(entries) != 1 {
+			t.Errorf("store holds %d messages, want only the one in flight", len(entries))
+		}
+		p.send(&wire.Puback{PacketID: pub.PacketID})
+		if err := <-first; err != nil {
+			t.Fatal(err)
+		}
+
+		// Cancelled after the PUBLISH went out.
+		ctx, cancel = context.WithCancel(context.Background())
+		res := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1, Payload: []byte("3")}) })
+		pub = p.expect(wire.PUBLISH).(*wire.Publish)
+		cancel()
+		err = <-res
+		if !errors.Is(err, mqtt.ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want ErrOutcomeUnknown and context.Canceled", err)
+		}
+		if entries, _ := store.Load(persist.Outgoing); len(entries) != 1 {
+			t.Errorf("store holds %d messages, want the unacknowledged one", len(entries))
+		}
+		p.send(&wire.Puback{PacketID: pub.PacketID})
+		synctest.Wait()
+		if entries, _ := store.Load(persist.Outgoing); len(entries) != 0 {
+			t.Errorf("store holds %d messages after the late PUBACK, want 0", len(entries))
+		}
+
+		// A context that has already ended sends nothing at all.
+		err = c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS0})
+		if !errors.Is(err, context.Canceled) || errors.Is(err, mqtt.ErrOutcomeUnknown) {
+			t.Errorf("publish with an ended context: got %v", err)
+		}
+	})
+}
+
+// MQTT-3.3.4-7, MQTT-4.9.0-2, MQTT-3.3.4-8: at most Receive Maximum QoS>0
+// PUBLISH in flight; other packets are not held back.
+func TestReceiveMaximum(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		sent := 0
+		opts := &mqtt.DialOptions{OnPacketSent: func(p wire.Packet) {
+			if p.Type() == wire.PUBLISH {
+				mu.Lock()
+				sent++
+				mu.Unlock()
+			}
+		}}
+		c, p := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{ReceiveMaximum: 2}}, opts)
+		var results []<-chan error
+		for range 3 {
+			results = append(results, async(func() error {
+				return c.Publish(context.Background(), mqtt.Message{Topic: "t", QoS: mqtt.QoS1})
+			}))
+		}
+		a := p.expect(wire.PUBLISH).(*wire.Publish)
+		b := p.expect(wire.PUBLISH).(*wire.Publish)
+		synctest.Wait()
+		mu.Lock()
+		if sent != 2 {
+			t.Errorf("%d PUBLISH sent with a Receive Maximum of 2", sent)
+		}
+		mu.Unlock()
+		// A SUBSCRIBE is not held back by the exhausted quota.
+		subRes := async(func() error { _, err := c.Subscribe(context.Background(), mqtt.Filter{Topic: "x"}); return err })
+		s := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+		p.send(&wire.Suback{PacketID: s.PacketID, ReasonCodes: []wire.ReasonCode{0}})
+		if err := <-subRes; err != nil {
+			t.Fatal(err)
+		}
+		p.send(&wire.Puback{PacketID: a.PacketID})
+		third := p.expect(wire.PUBLISH).(*wire.Publish)
+		p.send(&wire.Puback{PacketID: third.PacketID}, &wire.Puback{PacketID: b.PacketID})
+		for _, r := range results {
+			if err := <-r; err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}
+
+// MQTT-3.2.2-11, MQTT-3.2.2-14, MQTT-3.2.2-15, MQTT-3.3.2-2, MQTT-4.7.3-1:
+// what the server cannot take is refused before anything is sent.
+func TestPublishValidation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := false
+		q := byte(1)
+		var mu sync.Mutex
+		var sent []wire.Type
+		opts := &mqtt.DialOptions{OnPacketSent: func(p wire.Packet) {
+			mu.Lock()
+			sent = append(sent, p.Type())
+			mu.Unlock()
+		}}
+		c, _ := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{
+			MaximumQoS: &q, RetainAvailable: &f, MaximumPacketSize: 100}}, opts)
+		ctx := context.Background()
+		for _, tc := range []struct {
+			name string
+			m    mqtt.Message
+			is   error
+		}{
+			{"MQTT-3.2.2-11 QoS above maximum", mqtt.Message{Topic: "t", QoS: mqtt.QoS2}, nil},
+			{"MQTT-3.2.2-14 retain unavailable", mqtt.Message{Topic: "t", Retain: true}, nil},
+			{"MQTT-3.2.2-15 too large", mqtt.Message{Topic: "t", Payload: make([]byte, 100)}, mqtt.ErrPacketTooLarge},
+			{"MQTT-3.3.2-2 wildcard", mqtt.Message{Topic: "a/+"}, wire.ErrProtocol},
+			{"MQTT-4.7.3-1 empty topic", mqtt.Message{Topic: ""}, wire.ErrProtocol},
+			{"QoS 3", mqtt.Message{Topic: "t", QoS: 3}, nil},
+		} {
+			err := c.Publish(ctx, tc.m)
+			if err == nil {
+				t.Errorf("%s: no error", tc.name)
+			} else if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("%s: got %v, want %v", tc.name, err, tc.is)
+			}
+		}
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(sent) != 1 { // the CONNECT
+			t.Errorf("packets sent: %v, want only CONNECT", sent)
+		}
+	})
+}
+
+// MQTT-4.3.2-4, MQTT-4.6.0-2, MQTT-4.5.0-2: incoming QoS 1 messages are
+// acknowledged when Next hands them out, in the order they arrived.
+func TestIncomingAckOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V311, &wire.Connack{}, &mqtt.DialOptions{ClientID: "x"})
+		ctx := context.Background()
+		subscribe := func(topic string) *mqtt.Subscription {
+			res := make(chan *mqtt.Subscription, 1)
+			go func() {
+				s, err := c.Subscribe(ctx, mqtt.Filter{Topic: topic, QoS: mqtt.QoS1})
+				if err != nil {
+					t.Error(err)
+				}
+				res <- s
+			}()
+			pkt := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+			p.send(&wire.Suback{PacketID: pkt.PacketID, ReasonCodes: []wire.ReasonCode{1}})
+			return <-res
+		}
+		sa, sb := subscribe("a"), subscribe("b")
+		p.send(&wire.Publish{QoS: 1, PacketID: 1, Topic: "a", Payload: []byte("first")},
+			&wire.Publish{QoS: 1, PacketID: 2, Topic: "b", Payload: []byte("second")})
+		m, err := sb.Next(ctx)
+		if err != nil || string(m.Payload) != "second" {
+			t.Fatalf("sb.Next = %q, %v", m.Payload, err)
+		}
+		m, err = sa.Next(ctx)
+		if err != nil || string(m.Payload) != "first" {
+			t.Fatalf("sa.Next = %q, %v", m.Payload, err)
+		}
+		for _, want := range []uint16{1, 2} {
+			if got := p.expect(wire.PUBACK).(*wire.Puback).PacketID; got != want {
+				t.Errorf("PUBACK %d, want %d", got, want)
+			}
+		}
+		// A message no subscription matches is still acknowledged once
+		// handed out: it waits for the first matching Subscription.
+		p.send(&wire.Publish{QoS: 1, PacketID: 3, Topic: "later", Payload: []byte("held")})
+		synctest.Wait()
+		sl := subscribe("later")
+		if m, err := sl.Next(ctx); err != nil || string(m.Payload) != "held" {
+			t.Fatalf("held message: %q, %v", m.Payload, err)
+		}
+		if got := p.expect(wire.PUBACK).(*wire.Puback).PacketID; got != 3 {
+			t.Errorf("PUBACK %d, want 3", got)
+		}
+	})
+}
+
+// MQTT-4.3.3-8, MQTT-4.3.3-10, MQTT-4.3.3-11, MQTT-4.3.3-12, MQTT-4.6.0-3:
+// the QoS 2 receiver flow delivers once, repeats PUBREC for a resend and
+// completes with PUBCOMP.
+func TestIncomingQoS2(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		ctx := context.Background()
+		res := make(chan *mqtt.Subscription, 1)
+		go func() {
+			s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "#", QoS: mqtt.QoS2})
+			if err != nil {
+				t.Error(err)
+			}
+			res <- s
+		}()
+		sp := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+		p.send(&wire.Suback{PacketID: sp.PacketID, ReasonCodes: []wire.ReasonCode{2}})
+		s := <-res
+		p.send(&wire.Publish{QoS: 2, PacketID: 5, Topic: "x", Payload: []byte("one")})
+		m, err := s.Next(ctx)
+		if err != nil || string(m.Payload) != "one" {
+			t.Fatalf("Next = %q, %v", m.Payload, err)
+		}
+		if id := p.expect(wire.PUBREC).(*wire.Pubrec).PacketID; id != 5 {
+			t.Fatalf("PUBREC %d", id)
+		}
+		// The server sends it again before PUBREL: PUBREC again, no
+		// second delivery.
+		p.send(&wire.Publish{QoS: 2, Dup: true, PacketID: 5, Topic: "x", Payload: []byte("one")})
+		if id := p.expect(wire.PUBREC).(*wire.Pubrec).PacketID; id != 5 {
+			t.Fatalf("PUBREC %d", id)
+		}
+		p.send(&wire.Pubrel{PacketID: 5})
+		if id := p.expect(wire.PUBCOMP).(*wire.Pubcomp).PacketID; id != 5 {
+			t.Fatalf("PUBCOMP %d", id)
+		}
+		// After PUBCOMP the identifier starts a new message.
+		p.send(&wire.Publish{QoS: 2, PacketID: 5, Topic: "x", Payload: []byte("two")})
+		m, err = s.Next(ctx)
+		if err != nil || string(m.Payload) != "two" {
+			t.Fatalf("Next = %q, %v; the resend was delivered twice or the new message lost", m.Payload, err)
+		}
+		p.expect(wire.PUBREC)
+	})
+}
+
+// MQTT-3.1.2-20, MQTT-3.1.2-21, MQTT-3.2.2-21: PINGREQ after the keep alive
+// (the server's value wins), and a silent server ends the connection.
+func TestKeepAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ka := uint16(4)
+		start := time.Now()
+		c, p := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{ServerKeepAlive: &ka}},
+			&mqtt.DialOptions{KeepAlive: 60 * time.Second})
+		p.expect(wire.PINGREQ)
+		if d := time.Since(start); d < 4*time.Second || d > 5*time.Second {
+			t.Errorf("PINGREQ after %v, want after the server keep alive of 4s", d)
+		}
+		p.send(&wire.Pingresp{})
+		p.expect(wire.PINGREQ)
+		// No PINGRESP this time: the client gives up within 1.5 x keep alive.
+		start = time.Now()
+		go func() {
+			for { // drain whatever else the client writes
+				if _, err := p.r.ReadPacket(p.v); err != nil {
+					return
+				}
+			}
+		}()
+		<-c.Done()
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("dead connection noticed after %v", d)
+		}
+		if !errors.Is(c.Err(), mqtt.ErrClosed) {
+			t.Errorf("Err() = %v, want one wrapping ErrClosed", c.Err())
+		}
+	})
+}
+
+// Close ends pending calls with ErrClosed and waits for its goroutines.
+func TestClosePending(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		ctx := context.Background()
+		pub := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}) })
+		p.expect(wire.PUBLISH)
+		sub := async(func() error { _, err := c.Subscribe(ctx, mqtt.Filter{Topic: "t"}); return err })
+		p.expect(wire.SUBSCRIBE)
+		go func() {
+			for {
+				if _, err := p.r.ReadPacket(p.v); err != nil {
+					return
+				}
+			}
+		}()
+		c.Close()
+		for name, ch := range map[string]<-chan error{"publish": pub, "subscribe": sub} {
+			if err := <-ch; !errors.Is(err, mqtt.ErrClosed) {
+				t.Errorf("%s: got %v, want ErrClosed", name, err)
+			}
+		}
+		if err := c.Publish(ctx, mqtt.Message{Topic: "t"}); !errors.Is(err, mqtt.ErrClosed) {
+			t.Errorf("publish after Close: %v", err)
+		}
+		c.Close() // twice is fine
+		// synctest.Test fails if a goroutine of the client is left.
+	})
+}
+
+// A server DISCONNECT ends the client with a *DisconnectError.
+func TestServerDisconnect(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		p.send(&wire.Disconnect{ReasonCode: wire.SessionTakenOver, Properties: &wire.Properties{ReasonString: "another client"}})
+		<-c.Done()
+		var de *mqtt.DisconnectError
+		if !errors.As(c.Err(), &de) || de.ReasonCode != wire.SessionTakenOver || de.ReasonString != "another client" {
+			t.Errorf("Err() = %v, want *DisconnectError session taken over", c.Err())
+		}
+	})
+}
+
+// MQTT-3.1.2-2: a server that refuses version 5 gets 3.1.1 next.
+func TestVersionFallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		conns := make(chan net.Conn, 2)
+		opts := &mqtt.DialOptions{Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			a, b := net.Pipe()
+			conns <- b
+			return a, nil
+		}}
+		res := make(chan *mqtt.Client, 1)
+		go func() {
+			c, err := mqtt.Dial(context.Background(), "mqtt://old.broker", opts)
+			if err != nil {
+				t.Error(err)
+			}
+			res <- c
+		}()
+		first := <-conns
+		r := wire.NewReader(first, 0)
+		pkt, err := r.ReadPacket(wire.V5)
+		if err != nil || pkt.(*wire.Connect).Version != wire.V5 {
+			t.Fatalf("first CONNECT: %v %v", pkt, err)
+		}
+		first.Write([]byte{0x20, 0x02, 0x00, 0x01}) // 3.1.1: unacceptable protocol version
+		first.Close()
+		second := <-conns
+		r = wire.NewReader(second, 0)
+		pkt, err = r.ReadPacket(wire.V311)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := pkt.(*wire.Connect)
+		if cp.Version != wire.V311 || cp.ClientID == "" {
+			t.Errorf("second CONNECT: version %v client ID %q", cp.Version, cp.ClientID)
+		}
+		second.Write([]byte{0x20, 0x02, 0x00, 0x00})
+		c := <-res
+		if c.Version() != mqtt.V311 {
+			t.Errorf("Version() = %v", c.Version())
+		}
+		go func() { // answer nothing, read until closed
+			for {
+				if _, err := r.ReadPacket(wire.V311); err != nil {
+					return
+				}
+			}
+		}()
+		c.Close()
+		second.Close()
+	})
+}
+
+// A refused filter fails Subscribe with a *ReasonError naming it.
+func TestSubscribeRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		res := async(func() error {
+			_, err := c.Subscribe(context.Background(), mqtt.Filter{Topic: "ok"}, mqtt.Filter{Topic: "forbidden/#"})
+			return err
+		})
+		s := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+		p.send(&wire.Suback{PacketID: s.PacketID, ReasonCodes: []wire.ReasonCode{0, wire.NotAuthorized}})
+		u := p.expect(wire.UNSUBSCRIBE).(*wire.Unsubscribe)
+		if diff := cmp.Diff([]string{"ok"}, u.Topics); diff != "" {
+			t.Errorf("granted filters unsubscribed (-want +got)\n%s", diff)
+		}
+		p.send(&wire.Unsuback{PacketID: u.PacketID, ReasonCodes: []wire.ReasonCode{0}})
+		err := <-res
+		var re *mqtt.ReasonError
+		if !errors.As(err, &re) || re.Topic != "forbidden/#" || re.ReasonCode != wire.NotAuthorized {
+			t.Errorf("got %v, want *ReasonError for forbidden/#", err)
+		}
+	})
+}
