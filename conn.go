@@ -601,6 +601,19 @@ func (c *Client) handle(h wire.FixedHeader, body []byte) error {
 		c.trace(false, p)
 		return c.receivePublish(p)
 	}
+	if len(body) == 2 && c.opts.OnPacketReceived == nil && c.log == nil {
+		// The common acknowledgement: an identifier and nothing else.
+		// Handled without decoding into a new packet.
+		id := uint16(body[0])<<8 | uint16(body[1])
+		if id != 0 {
+			switch h.Type {
+			case wire.PUBACK:
+				return c.sess.complete(id, wire.PUBLISH, 0, nil, nil)
+			case wire.PUBCOMP:
+				return c.sess.complete(id, wire.PUBREL, 0, nil, nil)
+			}
+		}
+	}
 	pkt, err := wire.Decode(h, body, c.version)
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 	if err := ctx.Err(); err != nil {
 		return notSent("publish", err)
 	}
+	defer putPublish(p)
 	if p.QoS == 0 {
 		if err := c.w.send(ctx, p); err != nil {
 			return c.sendErr("publish", err)
@@ -88,6 +89,7 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 func (c *Client) await(ctx context.Context, o *op, what string) error {
 	select {
 	case r := <-o.done:
+		c.sess.recycle(o) // settled and received: nobody refers to it any more
 		if r.code.IsError() {
 			return &ReasonError{Op: what, Topic: o.topic, ReasonCode: r.code, ReasonString: r.reason}
 		}
@@ -122,10 +124,12 @@ func (c *Client) newPublish(m *Message) (*wire.Publish, error) {
 	case m.Retain && !c.retainAvailable:
 		return nil, fmt.Errorf("mqtt: publish not sent: the server does not support retained messages") // MQTT-3.2.2-14
 	}
-	p := &wire.Publish{QoS: byte(m.QoS), Retain: m.Retain, Topic: m.Topic, Payload: m.Payload}
+	p := publishPool.Get().(*wire.Publish)
+	*p = wire.Publish{QoS: byte(m.QoS), Retain: m.Retain, Topic: m.Topic, Payload: m.Payload}
 	if c.version == wire.V5 {
 		p.Properties = messageProps(m)
 	} else if hasProps(m) {
+		putPublish(p)
 		return nil, fmt.Errorf("mqtt: publish not sent: message properties need MQTT 5.0; the server speaks %v", c.version)
 	}
 	if c.maxPacketSize > 0 {
@@ -135,9 +139,11 @@ func (c *Client) newPublish(m *Message) (*wire.Publish, error) {
 		size, err := p.Size(c.version)
 		p.PacketID = 0
 		if err != nil {
+			putPublish(p)
 			return nil, fmt.Errorf("mqtt: publish not sent: %w", err)
 		}
 		if size > c.maxPacketSize {
+			putPublish(p)
 			return nil, fmt.Errorf("%w: PUBLISH of %d bytes, the server's limit is %d (MQTT-3.2.2-15)", ErrPacketTooLarge, size, c.maxPacketSize)
 		}
 	}
@@ -247,6 +253,15 @@ func (c *Client) receivePubrel(p *wire.Pubrel) error {
 	}
 	c.w.sendNow(&wire.Pubcomp{PacketID: p.PacketID})
 	return nil
+}
+
+// PUBLISH packets are reused: the writer encodes a packet before send
+// returns and keeps no reference to it (nor may the trace hooks).
+var publishPool = sync.Pool{New: func() any { return new(wire.Publish) }}
+
+func putPublish(p *wire.Publish) {
+	*p = wire.Publish{}
+	publishPool.Put(p)
 }
 
 // Scratch buffers for encoding a message into the Store.

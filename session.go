@@ -73,9 +73,21 @@ func (s *session) begin(kind wire.Type, qos byte, topic string) (*op, error) {
 	if s.nextID == 0 {
 		s.nextID = 1
 	}
-	o := &op{id: id, kind: kind, qos: qos, topic: topic, done: make(chan result, 1)}
+	o := opPool.Get().(*op)
+	o.id, o.kind, o.qos, o.topic, o.quota = id, kind, qos, topic, false
 	s.ops[id] = o
 	return o, nil
+}
+
+// Operations are reused once settled, with their channel, so that a
+// publish costs no allocation for its bookkeeping.
+var opPool = sync.Pool{New: func() any { return &op{done: make(chan result, 1)} }}
+
+// recycle returns a settled op whose result was received. An op whose waiter
+// gave up is never recycled: its result may still arrive.
+func (s *session) recycle(o *op) {
+	o.topic = ""
+	opPool.Put(o)
 }
 
 // abort forgets an operation whose packet was never sent.
