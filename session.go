@@ -22,6 +22,7 @@ type session struct {
 	mu      sync.Mutex
 	nextID  uint16
 	ops     map[uint16]*op // by packet identifier: in use until acknowledged
+	free    []*op          // settled ops for reuse
 	drained chan struct{}  // closed when ops becomes empty; made by drain
 }
 
@@ -73,21 +74,27 @@ func (s *session) begin(kind wire.Type, qos byte, topic string) (*op, error) {
 	if s.nextID == 0 {
 		s.nextID = 1
 	}
-	o := opPool.Get().(*op)
+	var o *op
+	if n := len(s.free); n > 0 {
+		o, s.free = s.free[n-1], s.free[:n-1]
+	} else {
+		o = &op{done: make(chan result, 1)}
+	}
 	o.id, o.kind, o.qos, o.topic, o.quota = id, kind, qos, topic, false
 	s.ops[id] = o
 	return o, nil
 }
 
-// Operations are reused once settled, with their channel, so that a
-// publish costs no allocation for its bookkeeping.
-var opPool = sync.Pool{New: func() any { return &op{done: make(chan result, 1)} }}
-
-// recycle returns a settled op whose result was received. An op whose waiter
-// gave up is never recycled: its result may still arrive.
+// recycle keeps a settled op whose result was received for reuse, with its
+// channel, so that a publish costs no allocation for its bookkeeping. An op
+// whose waiter gave up is never recycled: its result may still arrive.
 func (s *session) recycle(o *op) {
 	o.topic = ""
-	opPool.Put(o)
+	s.mu.Lock()
+	if len(s.free) < 1024 {
+		s.free = append(s.free, o)
+	}
+	s.mu.Unlock()
 }
 
 // abort forgets an operation whose packet was never sent.
