@@ -89,9 +89,10 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 func (c *Client) await(ctx context.Context, o *op, what string) error {
 	select {
 	case r := <-o.done:
+		topic := o.topic
 		c.sess.recycle(o) // settled and received: nobody refers to it any more
 		if r.code.IsError() {
-			return &ReasonError{Op: what, Topic: o.topic, ReasonCode: r.code, ReasonString: r.reason}
+			return &ReasonError{Op: what, Topic: topic, ReasonCode: r.code, ReasonString: r.reason}
 		}
 		return r.err
 	case <-ctx.Done():
