@@ -139,6 +139,10 @@ type target struct {
 func parseURL(raw string) (*target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold a password
+		}
 		return nil, fmt.Errorf("mqtt: server URL %q: %w", redact(raw), err)
 	}
 	t := &target{}
@@ -191,13 +195,24 @@ func parseURL(raw string) (*target, error) {
 	return t, nil
 }
 
-// redact removes the password from a URL for messages.
+// redact removes the password from a URL for messages, even from one that
+// does not parse.
 func redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		u.User = url.User(u.User.Username())
-		return u.String()
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return raw
 	}
-	return raw
+	rest := raw[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return raw
+	}
+	user, _, _ := strings.Cut(rest[:at], ":")
+	return raw[:i+3] + user + rest[at:]
 }
 
 func randomHex(n int) string {
