@@ -635,3 +635,92 @@ func TestSubscribeRefused(t *testing.T) {
 		}
 	})
 }
+
+// MQTT-4.4.0-1, MQTT-3.3.1-1, MQTT-4.6.0-1, v311:MQTT-4.4.0-1,
+// v311:MQTT-2.3.1-3: a client started again on a durable store resends what
+// an earlier one left unacknowledged: PUBLISH with DUP and PUBREL, with the
+// original identifiers and in the original order.
+func TestResumeFromStore(t *testing.T) {
+	for _, v := range []wire.Version{wire.V311, wire.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			var firstIDs []uint16
+			synctest.Test(t, func(t *testing.T) {
+				store, err := persist.Open(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer store.Close()
+				opts := &mqtt.DialOptions{ClientID: "resumer", KeepSession: true, Store: store}
+				c, p := dialPeer(t, v, &wire.Connack{}, opts)
+				for _, m := range []mqtt.Message{
+					{Topic: "a", QoS: mqtt.QoS1, Payload: []byte("one")},
+					{Topic: "b", QoS: mqtt.QoS2, Payload: []byte("two")},
+					{Topic: "c", QoS: mqtt.QoS2, Payload: []byte("three")},
+				} {
+					ctx, cancel := context.WithCancel(context.Background())
+					res := async(func() error { return c.Publish(ctx, m) })
+					pub := p.expect(wire.PUBLISH).(*wire.Publish)
+					firstIDs = append(firstIDs, pub.PacketID)
+					if m.Topic == "c" { // this one gets past PUBREC
+						p.send(&wire.Pubrec{PacketID: pub.PacketID})
+						p.expect(wire.PUBREL)
+					}
+					cancel()
+					if err := <-res; !errors.Is(err, mqtt.ErrOutcomeUnknown) {
+						t.Fatalf("got %v, want ErrOutcomeUnknown", err)
+					}
+				}
+				go func() { // the peer reads on until the end
+					for {
+						if _, err := p.r.ReadPacket(p.v); err != nil {
+							return
+						}
+					}
+				}()
+				c.Close()
+			})
+			synctest.Test(t, func(t *testing.T) {
+				store, err := persist.Open(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer store.Close()
+				opts := &mqtt.DialOptions{ClientID: "resumer", KeepSession: true, Store: store}
+				_, p := dialPeer(t, v, &wire.Connack{SessionPresent: true}, opts)
+				var resent []wire.Packet
+				for i, want := range []struct {
+					typ   wire.Type
+					topic string
+				}{{wire.PUBLISH, "a"}, {wire.PUBLISH, "b"}, {wire.PUBREL, ""}} {
+					pkt := p.read()
+					resent = append(resent, pkt)
+					if pkt.Type() != want.typ {
+						t.Fatalf("resend %d: got %v, want %v", i, pkt.Type(), want.typ)
+					}
+					switch pkt := pkt.(type) {
+					case *wire.Publish:
+						if !pkt.Dup || pkt.Topic != want.topic || pkt.PacketID != firstIDs[i] {
+							t.Errorf("resend %d: DUP=%v topic %q id %d, want DUP topic %q id %d", i, pkt.Dup, pkt.Topic, pkt.PacketID, want.topic, firstIDs[i])
+						}
+					case *wire.Pubrel:
+						if pkt.PacketID != firstIDs[i] {
+							t.Errorf("PUBREL id %d, want %d", pkt.PacketID, firstIDs[i])
+						}
+					}
+				}
+				// Complete every flow.
+				p.send(&wire.Puback{PacketID: firstIDs[0]}, &wire.Pubrec{PacketID: firstIDs[1]},
+					&wire.Pubcomp{PacketID: firstIDs[2]})
+				if rel := p.expect(wire.PUBREL).(*wire.Pubrel); rel.PacketID != firstIDs[1] {
+					t.Errorf("PUBREL id %d, want %d", rel.PacketID, firstIDs[1])
+				}
+				p.send(&wire.Pubcomp{PacketID: firstIDs[1]})
+				synctest.Wait()
+				if entries, _ := store.Load(persist.Outgoing); len(entries) != 0 {
+					t.Errorf("%d messages left in the store after every acknowledgement", len(entries))
+				}
+			})
+		})
+	}
+}

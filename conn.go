@@ -462,9 +462,16 @@ func (c *Client) start(cp *wire.Connect, ack *wire.Connack) error {
 			return fmt.Errorf("mqtt: resetting the session store: %w", err)
 		}
 	}
+	if ack.SessionPresent && !c.opts.KeepSession {
+		// MQTT-3.2.2-4: we asked for a clean start and hold no session.
+		return fmt.Errorf("mqtt: %s resumed a session although the client asked for a clean start", c.server)
+	}
 	c.sess = newSession(store, receiveMax)
 	c.router.init(c)
 	c.w = newWriter(c.conn, c.version, c)
+	if err := c.resume(ack.SessionPresent); err != nil {
+		return err
+	}
 	now := time.Now().UnixNano()
 	c.lastSent.Store(now)
 	c.lastRecv.Store(now)

@@ -191,3 +191,86 @@ func (s *session) drain(ctx context.Context, done <-chan struct{}) error {
 		return ctx.Err()
 	}
 }
+
+// resume takes up the messages an earlier connection left in the Store
+// (this process's or, with a durable Store, an earlier one's). When the
+// server kept the session, each is sent again as it stood: a PUBLISH with
+// DUP set, or the PUBREL of a QoS 2 flow past PUBREC, in their original
+// order and with their original identifiers (MQTT-4.4.0-1, MQTT-4.6.0-1,
+// MQTT-3.3.1-1). When it did not, each PUBLISH is sent afresh and PUBRELs
+// are dropped: the server that acknowledged them with PUBREC has forgotten
+// them, and the message has reached it.
+func (c *Client) resume(sessionPresent bool) error {
+	s := c.sess
+	entries, err := s.store.Load(persist.Outgoing)
+	if err != nil {
+		return fmt.Errorf("mqtt: loading unacknowledged messages from the store: %w", err)
+	}
+	for _, e := range entries {
+		pkt, err := parseStored(e.Data, c.version)
+		if err != nil {
+			return fmt.Errorf("mqtt: message %d in the store: %w", e.ID, err)
+		}
+		var o *op
+		switch p := pkt.(type) {
+		case *wire.Publish:
+			p.PacketID = e.ID
+			p.Dup = sessionPresent
+			o = s.adopt(e.ID, wire.PUBLISH, p.QoS, p.Topic)
+		case *wire.Pubrel:
+			if !sessionPresent {
+				if err := s.store.Delete(persist.Outgoing, e.ID); err != nil {
+					return err
+				}
+				continue
+			}
+			o = s.adopt(e.ID, wire.PUBREL, 2, "")
+		default:
+			return fmt.Errorf("mqtt: message %d in the store is a %v, not a PUBLISH or PUBREL", e.ID, pkt.Type())
+		}
+		// Resent messages count against the server's quota; they may
+		// exceed it only when the quota shrank since they were sent.
+		o.quota = s.quota.TryAcquire(1)
+		if err := c.w.sendNow(pkt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseStored decodes a stored packet, which an earlier connection may have
+// encoded for another protocol version.
+func parseStored(b []byte, v wire.Version) (wire.Packet, error) {
+	pkt, _, err := wire.Parse(b, v)
+	for _, other := range []wire.Version{wire.V5, wire.V311} {
+		if err == nil || other == v {
+			continue
+		}
+		pkt, _, err = wire.Parse(b, other)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p, ok := pkt.(*wire.Publish); ok && v != wire.V5 {
+		p.Properties = nil // properties do not survive a move to 3.x
+	}
+	if p, ok := pkt.(*wire.Pubrel); ok && v != wire.V5 {
+		p.ReasonCode, p.Properties = 0, nil
+	}
+	return pkt, nil
+}
+
+// adopt registers an operation found in the Store; nobody waits for it.
+func (s *session) adopt(id uint16, kind wire.Type, qos byte, topic string) *op {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := &op{id: id, kind: kind, qos: qos, topic: topic, done: make(chan result, 1)}
+	s.ops[id] = o
+	if id >= s.nextID {
+		s.nextID = id + 1
+		if s.nextID == 0 {
+			s.nextID = 1
+		}
+	}
+	return o
+}
