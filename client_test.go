@@ -688,13 +688,11 @@ func TestResumeFromStore(t *testing.T) {
 				defer store.Close()
 				opts := &mqtt.DialOptions{ClientID: "resumer", KeepSession: true, Store: store}
 				_, p := dialPeer(t, v, &wire.Connack{SessionPresent: true}, opts)
-				var resent []wire.Packet
 				for i, want := range []struct {
 					typ   wire.Type
 					topic string
 				}{{wire.PUBLISH, "a"}, {wire.PUBLISH, "b"}, {wire.PUBREL, ""}} {
 					pkt := p.read()
-					resent = append(resent, pkt)
 					if pkt.Type() != want.typ {
 						t.Fatalf("resend %d: got %v, want %v", i, pkt.Type(), want.typ)
 					}

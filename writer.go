@@ -26,7 +26,6 @@ type writer struct {
 	buf      []byte        // encoded packets waiting to be written
 	spare    []byte        // the buffer being written, reused next round
 	closed   bool          // no more packets are accepted
-	err      error         // the write error that ended the connection
 	space    chan struct{} // closed when buf drains; made by a waiting sender
 	kick     chan struct{} // wakes the loop; capacity 1
 	finished chan struct{} // closed when the loop has ended

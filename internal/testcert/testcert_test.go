@@ -16,7 +16,7 @@ import (
 // a client built from cliCfg dialing addr's host as host. It returns the
 // client-side and server-side handshake errors, and the client certificate
 // chain the server saw.
-func handshake(t *testing.T, srvCfg, cliCfg *tls.Config, host string) (cliErr, srvErr error, peer []*x509.Certificate) {
+func handshake(t *testing.T, srvCfg, cliCfg *tls.Config, host string) (peer []*x509.Certificate, cliErr, srvErr error) {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", srvCfg)
 	if err != nil {
@@ -70,7 +70,7 @@ func handshake(t *testing.T, srvCfg, cliCfg *tls.Config, host string) (cliErr, s
 		return err
 	}()
 	r := <-done
-	return cliErr, r.err, r.peer
+	return r.peer, cliErr, r.err
 }
 
 func withServerName(c *tls.Config, host string) *tls.Config {
@@ -82,7 +82,7 @@ func withServerName(c *tls.Config, host string) *tls.Config {
 func TestHandshake(t *testing.T) {
 	b := MustNew(t)
 	for _, host := range []string{"127.0.0.1", "localhost", "::1"} {
-		cliErr, srvErr, peer := handshake(t, b.ServerTLSConfig(), b.ClientTLSConfig(false), host)
+		peer, cliErr, srvErr := handshake(t, b.ServerTLSConfig(), b.ClientTLSConfig(false), host)
 		if cliErr != nil || srvErr != nil {
 			t.Fatalf("%s without client cert: client %v, server %v", host, cliErr, srvErr)
 		}
@@ -97,7 +97,7 @@ func TestMutualTLS(t *testing.T) {
 	srv := b.ServerTLSConfig()
 	srv.ClientAuth = tls.RequireAndVerifyClientCert
 
-	cliErr, srvErr, peer := handshake(t, srv, b.ClientTLSConfig(true), "127.0.0.1")
+	peer, cliErr, srvErr := handshake(t, srv, b.ClientTLSConfig(true), "127.0.0.1")
 	if cliErr != nil || srvErr != nil {
 		t.Fatalf("with client cert: client %v, server %v", cliErr, srvErr)
 	}
@@ -106,13 +106,13 @@ func TestMutualTLS(t *testing.T) {
 	}
 
 	// The default server config verifies a client certificate if given.
-	cliErr, srvErr, peer = handshake(t, b.ServerTLSConfig(), b.ClientTLSConfig(true), "127.0.0.1")
+	peer, cliErr, srvErr = handshake(t, b.ServerTLSConfig(), b.ClientTLSConfig(true), "127.0.0.1")
 	if cliErr != nil || srvErr != nil || len(peer) == 0 {
 		t.Fatalf("optional client cert: client %v, server %v, %d peer certs", cliErr, srvErr, len(peer))
 	}
 
 	// Required but missing: the server must refuse.
-	cliErr, srvErr, _ = handshake(t, srv, b.ClientTLSConfig(false), "127.0.0.1")
+	_, cliErr, srvErr = handshake(t, srv, b.ClientTLSConfig(false), "127.0.0.1")
 	if srvErr == nil || cliErr == nil {
 		t.Fatalf("missing client cert accepted: client %v, server %v", cliErr, srvErr)
 	}
@@ -124,7 +124,7 @@ func TestClientWithoutCAFails(t *testing.T) {
 	// Trusting nothing (empty pool): verification must fail.
 	cfg := b.ClientTLSConfig(false)
 	cfg.RootCAs = x509.NewCertPool()
-	cliErr, _, _ := handshake(t, b.ServerTLSConfig(), cfg, "127.0.0.1")
+	_, cliErr, _ := handshake(t, b.ServerTLSConfig(), cfg, "127.0.0.1")
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(cliErr, &unknown) {
 		t.Fatalf("client without CA: got %v, want x509.UnknownAuthorityError", cliErr)
@@ -132,7 +132,7 @@ func TestClientWithoutCAFails(t *testing.T) {
 
 	// Trusting another bundle's CA must fail as well.
 	other := MustNew(t)
-	cliErr, _, _ = handshake(t, b.ServerTLSConfig(), other.ClientTLSConfig(false), "127.0.0.1")
+	_, cliErr, _ = handshake(t, b.ServerTLSConfig(), other.ClientTLSConfig(false), "127.0.0.1")
 	if !errors.As(cliErr, &unknown) {
 		t.Fatalf("client with another CA: got %v, want x509.UnknownAuthorityError", cliErr)
 	}
@@ -142,7 +142,7 @@ func TestClientWithoutCAFails(t *testing.T) {
 	srv.ClientAuth = tls.RequireAndVerifyClientCert
 	cfg = b.ClientTLSConfig(false)
 	cfg.Certificates = []tls.Certificate{other.Client}
-	cliErr, srvErr, _ := handshake(t, srv, cfg, "127.0.0.1")
+	_, cliErr, srvErr := handshake(t, srv, cfg, "127.0.0.1")
 	if srvErr == nil || cliErr == nil {
 		t.Fatalf("foreign client cert accepted: client %v, server %v", cliErr, srvErr)
 	}
@@ -150,7 +150,7 @@ func TestClientWithoutCAFails(t *testing.T) {
 
 func TestWrongHostFails(t *testing.T) {
 	b := MustNew(t)
-	cliErr, _, _ := handshake(t, b.ServerTLSConfig(), b.ClientTLSConfig(false), "example.com")
+	_, cliErr, _ := handshake(t, b.ServerTLSConfig(), b.ClientTLSConfig(false), "example.com")
 	var hostErr x509.HostnameError
 	if !errors.As(cliErr, &hostErr) {
 		t.Fatalf("wrong host name: got %v, want x509.HostnameError", cliErr)
@@ -211,7 +211,7 @@ func TestConfigsAreIndependent(t *testing.T) {
 	// The other CA must not have leaked into the bundle's pool.
 	cfg := other.ClientTLSConfig(false)
 	cfg.RootCAs = b.CertPool()
-	cliErr, _, _ := handshake(t, other.ServerTLSConfig(), cfg, "127.0.0.1")
+	_, cliErr, _ := handshake(t, other.ServerTLSConfig(), cfg, "127.0.0.1")
 	if cliErr == nil {
 		t.Fatal("bundle pool trusts a foreign CA")
 	}
