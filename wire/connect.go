@@ -43,7 +43,7 @@ func protocolName(v Version) string {
 // Append validates c and appends its encoding for version v.
 func (c *Connect) Append(dst []byte, v Version) ([]byte, error) {
 	if !v.valid() {
-		return dst, protocolError(CONNECT, "unknown protocol version %d", v)
+		return dst, unknownVersion(CONNECT, v)
 	}
 	hasUser := c.UsernameFlag || c.Username != ""
 	hasPass := c.PasswordFlag || c.Password != nil
@@ -56,6 +56,9 @@ func (c *Connect) Append(dst []byte, v Version) ([]byte, error) {
 			return dst, err
 		}
 		n += varintLen(propLen) + propLen
+		if c.Properties.authDataWithoutMethod() {
+			return dst, protocolError(CONNECT, "Authentication Data without Authentication Method")
+		}
 	} else if c.Properties != nil {
 		return dst, protocolError(CONNECT, "properties need MQTT 5.0, not %v", v)
 	}
@@ -180,6 +183,9 @@ func decodeConnect(body []byte) (*Connect, error) {
 	}
 	if level == V5 {
 		c.Properties = d.properties(connectProps, "CONNECT")
+		if c.Properties.authDataWithoutMethod() {
+			d.protocol("Authentication Data without Authentication Method") // section 3.1.2.11.10
+		}
 	}
 	c.ClientID = d.string("client identifier")
 	if willFlag {
@@ -203,7 +209,25 @@ func decodeConnect(body []byte) (*Connect, error) {
 	if err := d.end(); err != nil {
 		return nil, err
 	}
+	// A well-formed CONNECT whose client identifier the server must refuse
+	// with CONNACK return code 2 (v311:MQTT-3.1.3-8; MQTT 3.1 section
+	// 3.1). The code tells the server what to answer.
+	switch {
+	case level == V31 && c.ClientID == "":
+		return nil, &Error{Code: ClientIdentifierNotValid, Packet: CONNECT,
+			Reason: "MQTT 3.1 needs a client identifier"}
+	case level == V311 && c.ClientID == "" && !c.CleanStart:
+		return nil, &Error{Code: ClientIdentifierNotValid, Packet: CONNECT,
+			Reason: "an empty client identifier needs a clean session in MQTT 3.1.1"}
+	}
 	return c, nil
+}
+
+// authDataWithoutMethod reports whether p carries Authentication Data but no
+// Authentication Method, a Protocol Error in CONNECT (MQTT 5.0 section
+// 3.1.2.11.10).
+func (p *Properties) authDataWithoutMethod() bool {
+	return p != nil && p.AuthData != nil && p.AuthMethod == ""
 }
 
 // Connack is the CONNACK packet. For MQTT 3.x the return code is mapped onto
@@ -221,7 +245,7 @@ func (*Connack) Type() Type { return CONNACK }
 // Append validates c and appends its encoding for version v.
 func (c *Connack) Append(dst []byte, v Version) ([]byte, error) {
 	if !v.valid() {
-		return dst, protocolError(CONNACK, "unknown protocol version %d", v)
+		return dst, unknownVersion(CONNACK, v)
 	}
 	if c.SessionPresent && c.ReasonCode != Success {
 		return dst, protocolError(CONNACK, "session present with a refusal") // MQTT-3.2.2-6

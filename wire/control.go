@@ -57,6 +57,9 @@ func (p *Auth) Append(dst []byte, v Version) ([]byte, error) {
 // appendReasoned encodes DISCONNECT and AUTH: a reason code and properties,
 // both left out when they are Success and empty.
 func appendReasoned(dst []byte, v Version, t Type, code ReasonCode, p *Properties, reasons *reasonSet, allowed propSet) ([]byte, error) {
+	if !v.valid() {
+		return dst, unknownVersion(t, v)
+	}
 	if v != V5 {
 		if code != Success || p != nil {
 			return dst, protocolError(t, "reason codes and properties need MQTT 5.0, not %v", v)

@@ -20,9 +20,9 @@ func Decode(h FixedHeader, body []byte, v Version) (Packet, error) {
 	}
 	switch h.Type {
 	case CONNECT:
-		return decodeConnect(body)
+		return packet(decodeConnect(body))
 	case CONNACK:
-		return decodeConnack(body, v)
+		return packet(decodeConnack(body, v))
 	case PUBLISH:
 		p := new(Publish)
 		if err := p.Decode(h.Flags, body, v); err != nil {
@@ -54,13 +54,13 @@ func Decode(h FixedHeader, body []byte, v Version) (Packet, error) {
 		}
 		return &Pubcomp{id, code, props}, nil
 	case SUBSCRIBE:
-		return decodeSubscribe(body, v)
+		return packet(decodeSubscribe(body, v))
 	case SUBACK:
-		return decodeSuback(body, v)
+		return packet(decodeSuback(body, v))
 	case UNSUBSCRIBE:
-		return decodeUnsubscribe(body, v)
+		return packet(decodeUnsubscribe(body, v))
 	case UNSUBACK:
-		return decodeUnsuback(body, v)
+		return packet(decodeUnsuback(body, v))
 	case PINGREQ, PINGRESP:
 		if len(body) != 0 {
 			return nil, malformed(h.Type, "has a body of %d bytes", len(body))
@@ -86,6 +86,16 @@ func Decode(h FixedHeader, body []byte, v Version) (Packet, error) {
 		return &Auth{code, props}, nil
 	}
 	return nil, malformed(h.Type, "unknown packet type")
+}
+
+// packet turns the result of a decode function into a Packet, so that an
+// error comes with a nil interface rather than an interface holding a nil
+// pointer.
+func packet[P Packet](p P, err error) (Packet, error) {
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Parse decodes the first packet in b for version v and returns it with the
@@ -196,19 +206,20 @@ func (r *Reader) next() (FixedHeader, []byte, error) {
 }
 
 // fill reads at least once, making room for need bytes from r.start first. It
-// grows the buffer in steps, so memory follows the bytes that arrive, not the
-// length a header announces.
+// grows the buffer only when it is full, and then at most doubles it, so
+// memory follows the bytes that arrive, not the length a header announces
+// nor the number of reads they come in.
 func (r *Reader) fill(need int) error {
-	if r.start+need > len(r.buf) {
+	if r.start > 0 && r.start+need > len(r.buf) {
 		copy(r.buf, r.buf[r.start:r.end])
 		r.end -= r.start
 		r.start = 0
-		if need > len(r.buf) {
-			grow := min(need, 2*len(r.buf))
-			nb := make([]byte, grow)
-			copy(nb, r.buf[:r.end])
-			r.buf = nb
-		}
+	}
+	if r.end == len(r.buf) {
+		// Only reached when need > len(r.buf): the packet is larger.
+		nb := make([]byte, min(need, 2*len(r.buf)))
+		copy(nb, r.buf[:r.end])
+		r.buf = nb
 	}
 	n, err := r.r.Read(r.buf[r.end:])
 	r.end += n

@@ -19,7 +19,10 @@ var (
 // Error is a packet that could not be encoded or decoded. Code is the MQTT 5.0
 // reason code that a peer would send for it: MalformedPacket, ProtocolError,
 // PacketTooLarge, or TopicNameInvalid and TopicFilterInvalid for a topic that
-// breaks the rules of section 4.7.
+// breaks the rules of section 4.7. A decoded CONNECT that a server must refuse
+// with a CONNACK has the code of that CONNACK: UnsupportedProtocolVersion for
+// an unknown protocol name or level, ClientIdentifierNotValid for a client
+// identifier the version does not allow.
 type Error struct {
 	Code   ReasonCode
 	Packet Type   // the packet type involved, 0 when not yet known

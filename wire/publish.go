@@ -28,6 +28,8 @@ func (p *Publish) Size(v Version) (int, error) {
 // check validates p and returns its remaining length and property length.
 func (p *Publish) check(v Version) (n, propLen int, err error) {
 	switch {
+	case !v.valid():
+		return 0, 0, unknownVersion(PUBLISH, v)
 	case p.QoS > 2:
 		return 0, 0, malformed(PUBLISH, "QoS is %d", p.QoS) // MQTT-3.3.1-4
 	case p.QoS == 0 && p.Dup:
@@ -193,6 +195,9 @@ func ackReasons(t Type) *reasonSet {
 // packet identifier, then in v5 a reason code and properties that may be left
 // out when they are Success and empty (MQTT 5.0 section 3.4.2.1).
 func appendAck(dst []byte, v Version, t Type, id uint16, code ReasonCode, p *Properties) ([]byte, error) {
+	if !v.valid() {
+		return dst, unknownVersion(t, v)
+	}
 	if id == 0 {
 		return dst, protocolError(t, "packet identifier is 0")
 	}

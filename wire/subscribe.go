@@ -22,6 +22,9 @@ func (*Subscribe) Type() Type { return SUBSCRIBE }
 
 // Append validates s and appends its encoding for version v.
 func (s *Subscribe) Append(dst []byte, v Version) ([]byte, error) {
+	if !v.valid() {
+		return dst, unknownVersion(SUBSCRIBE, v)
+	}
 	if s.PacketID == 0 {
 		return dst, protocolError(SUBSCRIBE, "packet identifier is 0")
 	}
@@ -93,12 +96,18 @@ func decodeSubscribe(body []byte, v Version) (*Subscribe, error) {
 			f.RetainHandling = opts >> 4 & 3
 		}
 		switch {
-		case f.QoS == 3:
-			d.fail("filter %s asks for QoS 3", quote(f.Topic))
-		case v == V5 && (opts&0xC0 != 0 || f.RetainHandling == 3):
-			d.fail("filter %s has reserved subscription option bits set", quote(f.Topic))
+		case v == V5 && opts&0xC0 != 0:
+			d.fail("filter %s has reserved subscription option bits set", quote(f.Topic)) // MQTT-3.8.3-5
 		case v != V5 && opts&0xFC != 0:
 			d.fail("filter %s has reserved bits set in its QoS byte", quote(f.Topic))
+		case f.QoS == 3 && v != V5:
+			d.fail("filter %s asks for QoS 3", quote(f.Topic))
+		case f.QoS == 3:
+			// MQTT 5.0 section 3.8.3.1 calls this a Protocol Error.
+			d.protocol("filter %s asks for QoS 3", quote(f.Topic))
+		case f.RetainHandling == 3:
+			// MQTT 5.0 section 3.8.3.1 calls this a Protocol Error.
+			d.protocol("filter %s has retain handling 3", quote(f.Topic))
 		case f.NoLocal && IsShared(f.Topic):
 			d.protocol("no local on shared subscription %s", quote(f.Topic))
 		}
@@ -160,6 +169,9 @@ func (*Unsubscribe) Type() Type { return UNSUBSCRIBE }
 
 // Append validates u and appends its encoding for version v.
 func (u *Unsubscribe) Append(dst []byte, v Version) ([]byte, error) {
+	if !v.valid() {
+		return dst, unknownVersion(UNSUBSCRIBE, v)
+	}
 	if u.PacketID == 0 {
 		return dst, protocolError(UNSUBSCRIBE, "packet identifier is 0")
 	}
@@ -172,8 +184,8 @@ func (u *Unsubscribe) Append(dst []byte, v Version) ([]byte, error) {
 	}
 	n += 2
 	for _, t := range u.Topics {
-		if err := CheckTopicFilter(t); err != nil { // MQTT-3.10.3-1
-			return dst, err
+		if e := checkTopicFilter(t); e != "" { // MQTT-3.10.3-1
+			return dst, &Error{Code: TopicFilterInvalid, Packet: UNSUBSCRIBE, Reason: "topic filter " + quote(t) + " " + e}
 		}
 		n += 2 + len(t)
 	}
@@ -226,6 +238,9 @@ func (*Unsuback) Type() Type { return UNSUBACK }
 
 // Append validates u and appends its encoding for version v.
 func (u *Unsuback) Append(dst []byte, v Version) ([]byte, error) {
+	if !v.valid() {
+		return dst, unknownVersion(UNSUBACK, v)
+	}
 	if v != V5 {
 		if len(u.ReasonCodes) != 0 || u.Properties != nil {
 			return dst, protocolError(UNSUBACK, "reason codes and properties need MQTT 5.0, not %v", v)
@@ -242,7 +257,10 @@ func decodeUnsuback(body []byte, v Version) (*Unsuback, error) {
 	if v != V5 {
 		d := decoder{b: body, t: UNSUBACK}
 		u := &Unsuback{PacketID: d.packetID()}
-		return u, d.end()
+		if err := d.end(); err != nil {
+			return nil, err
+		}
+		return u, nil
 	}
 	id, p, codes, err := decodeCodes(UNSUBACK, body, v, &unsubackReasons)
 	if err != nil {
@@ -267,6 +285,9 @@ func propsLen(t Type, v Version, p *Properties, allowed propSet) (n, propLen int
 // appendCodes encodes SUBACK and v5 UNSUBACK: packet identifier, properties
 // (v5), then one reason code per filter.
 func appendCodes(dst []byte, v Version, t Type, id uint16, p *Properties, codes []ReasonCode, allowed *reasonSet) ([]byte, error) {
+	if !v.valid() {
+		return dst, unknownVersion(t, v)
+	}
 	if id == 0 {
 		return dst, protocolError(t, "packet identifier is 0")
 	}

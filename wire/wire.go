@@ -54,6 +54,11 @@ func (v Version) String() string {
 
 func (v Version) valid() bool { return v == V31 || v == V311 || v == V5 }
 
+// unknownVersion is the error of an Append for a version wire does not speak.
+func unknownVersion(t Type, v Version) error {
+	return protocolError(t, "unknown protocol version %d", v)
+}
+
 // Type is the control packet type in the high nibble of the first header byte.
 type Type byte
 
@@ -119,7 +124,10 @@ type FixedHeader struct {
 	Remaining int  // length of the body that follows the header
 }
 
-// Size returns the number of bytes of the whole packet, header included.
+// Size returns the number of bytes of the whole packet, header included, with
+// the Remaining Length in the fewest bytes, as Append writes it. A received
+// header may use more (MQTT-1.5.5-1 binds only the sender); the length
+// ParseHeader returns is the one it really took.
 func (h FixedHeader) Size() int { return 1 + varintLen(h.Remaining) + h.Remaining }
 
 // ParseHeader parses a fixed header at the start of b. It returns the header
@@ -296,9 +304,19 @@ func (d *decoder) varint(what string) int {
 	return v
 }
 
-// binary reads two-byte-length-prefixed data without copying.
+// rawBinary reads two-byte-length-prefixed data without copying.
 func (d *decoder) rawBinary(what string) []byte {
-	n := int(d.uint16(what + " length"))
+	if d.err != nil {
+		return nil
+	}
+	if len(d.b) < 2 {
+		// The message is built here only: a label made for every call
+		// would cost an allocation per field.
+		d.fail("packet ends inside the %s length", what)
+		return nil
+	}
+	n := int(binary.BigEndian.Uint16(d.b))
+	d.b = d.b[2:]
 	if !d.need(n, what) {
 		return nil
 	}

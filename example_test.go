@@ -1,0 +1,79 @@
+package mqtt_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/mqtttest"
+)
+
+func ExampleDial() {
+	broker := mqtttest.NewServer() // a broker for the example; use your own URL
+	defer broker.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := mqtt.Dial(ctx, broker.URL, &mqtt.DialOptions{ClientID: "example"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Println("connected with MQTT", c.Version())
+	// Output: connected with MQTT 5.0
+}
+
+func ExampleClient_Publish() {
+	broker := mqtttest.NewServer()
+	defer broker.Close()
+	ctx := context.Background()
+	c, err := mqtt.Dial(ctx, broker.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// Publish returns after the broker's PUBACK.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err = c.Publish(ctx, mqtt.Message{Topic: "orders/42", Payload: []byte(`{"state":"paid"}`), QoS: mqtt.QoS1})
+	switch {
+	case errors.Is(err, mqtt.ErrOutcomeUnknown):
+		fmt.Println("sent, not yet acknowledged; delivery goes on")
+	case err != nil:
+		fmt.Println("not sent:", err)
+	default:
+		fmt.Println("the broker has it")
+	}
+	// Output: the broker has it
+}
+
+func ExampleClient_Subscribe() {
+	broker := mqtttest.NewServer()
+	defer broker.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := mqtt.Dial(ctx, broker.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	sub, err := c.Subscribe(ctx, mqtt.Filter{Topic: "sensors/+/temperature", QoS: mqtt.QoS1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Publish(ctx, mqtt.Message{Topic: "sensors/kitchen/temperature", Payload: []byte("21.5"), QoS: mqtt.QoS1}); err != nil {
+		log.Fatal(err)
+	}
+	// Next acknowledges the QoS 1 message as it hands it out.
+	m, err := sub.Next(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s = %s\n", m.Topic, m.Payload)
+	// Output: sensors/kitchen/temperature = 21.5
+}
