@@ -28,11 +28,6 @@ func hx(fields ...string) []byte {
 	return b
 }
 
-// str encodes s as an MQTT UTF-8 string: two length bytes, then the bytes.
-func str(s string) []byte {
-	return append([]byte{byte(len(s) >> 8), byte(len(s))}, s...)
-}
-
 // cat concatenates byte slices.
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
