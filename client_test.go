@@ -722,3 +722,45 @@ func TestResumeFromStore(t *testing.T) {
 		})
 	}
 }
+
+// CONNECT carries the options (MQTT-3.1.2-9, MQTT-3.1.3-1), and what CONNACK
+// says is unavailable is refused before sending (MQTT-3.8.3-4).
+func TestConnectOptionsAndAvailability(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := false
+		opts := &mqtt.DialOptions{
+			ClientID: "opts", KeepSession: true, SessionExpiry: time.Hour, KeepAlive: 30 * time.Second,
+			Username: "u", Password: []byte("p"), ReceiveMaximum: 7, TopicAliasMaximum: 3,
+			NoProblemInfo: true, RequestResponseInfo: true, MaximumPacketSize: 4096,
+			UserProperties: []mqtt.UserProperty{{Key: "k", Value: "v"}},
+			Will:           &mqtt.Message{Topic: "w", Payload: []byte("bye"), QoS: mqtt.QoS1, Retain: true, ContentType: "text/plain"},
+			WillDelay:      5 * time.Second,
+		}
+		var connect *wire.Connect
+		opts.OnPacketSent = func(p wire.Packet) {
+			if c, ok := p.(*wire.Connect); ok {
+				connect = c
+			}
+		}
+		c, _ := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{
+			WildcardSubAvailable: &f, SharedSubAvailable: &f}}, opts)
+		exp := uint32(3600)
+		want := &wire.Connect{
+			KeepAlive: 30, ClientID: "opts", Username: "u", Password: []byte("p"),
+			Will: &wire.Will{Topic: "w", Payload: []byte("bye"), QoS: 1, Retain: true,
+				Properties: &wire.Properties{ContentType: "text/plain", WillDelay: 5}},
+			Properties: &wire.Properties{SessionExpiry: &exp, ReceiveMaximum: 7, TopicAliasMaximum: 3,
+				RequestProblemInfo: new(false), RequestResponseInfo: true, MaximumPacketSize: 4096,
+				UserProperties: []wire.UserProperty{{Key: "k", Value: "v"}}},
+		}
+		if diff := cmp.Diff(want, connect); diff != "" {
+			t.Errorf("CONNECT (-want +got)\n%s", diff)
+		}
+		ctx := context.Background()
+		for _, f := range []mqtt.Filter{{Topic: "a/+"}, {Topic: "$share/g/a"}, {Topic: "#"}} {
+			if _, err := c.Subscribe(ctx, f); err == nil {
+				t.Errorf("subscribe %q: no error though the server does not support it", f.Topic)
+			}
+		}
+	})
+}

@@ -49,6 +49,8 @@ type Client struct {
 	retainAvailable bool
 	maxPacketSize   int
 	subIDs          bool // subscription identifiers available
+	wildcards       bool // wildcard subscriptions available
+	shared          bool // shared subscriptions available
 	responseInfo    string
 
 	lastSent, lastRecv atomic.Int64 // UnixNano
@@ -376,8 +378,12 @@ func (c *Client) connectPacket(t *target, v wire.Version) *wire.Connect {
 	if v == wire.V5 {
 		props := &wire.Properties{
 			ReceiveMaximum:      o.ReceiveMaximum,
+			TopicAliasMaximum:   o.TopicAliasMaximum,
 			UserProperties:      o.UserProperties,
 			RequestResponseInfo: o.RequestResponseInfo,
+		}
+		if o.NoProblemInfo {
+			props.RequestProblemInfo = new(false)
 		}
 		if o.KeepSession {
 			exp := uint32(0xFFFFFFFF)
@@ -428,6 +434,7 @@ func (c *Client) start(cp *wire.Connect, ack *wire.Connack) error {
 	c.maxQoS = QoS2
 	c.retainAvailable = true
 	c.subIDs = c.version == wire.V5
+	c.wildcards, c.shared = true, true
 	c.keepAlive = time.Duration(cp.KeepAlive) * time.Second
 	receiveMax := 65535
 	if p := ack.Properties; p != nil {
@@ -448,6 +455,12 @@ func (c *Client) start(cp *wire.Connect, ack *wire.Connack) error {
 		}
 		if p.SubIDAvailable != nil {
 			c.subIDs = *p.SubIDAvailable
+		}
+		if p.WildcardSubAvailable != nil {
+			c.wildcards = *p.WildcardSubAvailable
+		}
+		if p.SharedSubAvailable != nil {
+			c.shared = *p.SharedSubAvailable
 		}
 		if p.ReceiveMaximum != 0 {
 			receiveMax = int(p.ReceiveMaximum)

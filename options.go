@@ -103,6 +103,13 @@ type DialOptions struct {
 	// MaximumPacketSize is the largest packet we accept. 0: no limit but
 	// the protocol's.
 	MaximumPacketSize int
+	// TopicAliasMaximum is how many topic aliases the server may set on
+	// messages it sends us (v5). 0: none.
+	TopicAliasMaximum uint16
+	// NoProblemInfo asks the server to leave reason strings and user
+	// properties out of its acknowledgements (v5 Request Problem
+	// Information 0). false: the server may send them.
+	NoProblemInfo bool
 	// UserProperties are sent in CONNECT (v5).
 	UserProperties []UserProperty
 	// RequestResponseInfo asks the server for response information (v5),

@@ -73,8 +73,15 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 		if err := wire.CheckTopicFilter(f.Topic); err != nil {
 			return nil, fmt.Errorf("mqtt: subscribe not sent: %w", err)
 		}
-		if f.QoS > QoS2 {
+		switch {
+		case f.QoS > QoS2:
 			return nil, fmt.Errorf("mqtt: subscribe not sent: filter %q asks for QoS %d", f.Topic, f.QoS)
+		case !c.wildcards && strings.ContainsAny(f.Topic, "+#"):
+			return nil, fmt.Errorf("mqtt: subscribe not sent: the server does not support wildcard subscriptions like %q", f.Topic)
+		case !c.shared && wire.IsShared(f.Topic):
+			return nil, fmt.Errorf("mqtt: subscribe not sent: the server does not support shared subscriptions like %q", f.Topic)
+		case f.NoLocal && wire.IsShared(f.Topic):
+			return nil, fmt.Errorf("mqtt: subscribe not sent: no local is not allowed on shared subscription %q", f.Topic) // MQTT-3.8.3-4
 		}
 		pkt.Filters[i] = wire.Filter{Topic: f.Topic, QoS: byte(f.QoS), NoLocal: f.NoLocal,
 			RetainAsPublished: f.RetainAsPublished, RetainHandling: f.RetainHandling}
