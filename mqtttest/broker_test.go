@@ -36,6 +36,8 @@ func TestConnect(t *testing.T) {
 			srv := newServer(t)
 			c := dial(t, srv, v)
 			c.send(&wire.Connect{ClientID: "c1", CleanStart: true, KeepAlive: 30})
+			// MQTT-3.1.3-5: an alphanumeric ID is accepted;
+			// v311:MQTT-3.2.0-1: CONNACK comes first;
 			// MQTT-3.2.2-2: clean start, no session present.
 			c.expect(connack(v))
 			c.send(&wire.Pingreq{})
@@ -525,6 +527,7 @@ func TestWill(t *testing.T) {
 		{"v5 close", wire.V5, func(c *client) { c.nc.Close() }, true, false},
 		{"v5 DISCONNECT 0x00", wire.V5, func(c *client) { c.send(&wire.Disconnect{}) }, false, false},
 		{"v5 DISCONNECT 0x04", wire.V5, func(c *client) { c.send(&wire.Disconnect{ReasonCode: wire.DisconnectWithWill}) }, true, true},
+		{"v5 DISCONNECT 0x80", wire.V5, func(c *client) { c.send(&wire.Disconnect{ReasonCode: wire.UnspecifiedError}) }, true, false},
 		{"v5 malformed", wire.V5, func(c *client) { c.write([]byte{0xC0, 1, 0}) }, true, false},
 	}
 	for _, tt := range tests {

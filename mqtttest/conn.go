@@ -141,7 +141,7 @@ func (c *Conn) readLoop() {
 		}
 		c.last.Store(time.Now().UnixNano())
 		if v == 0 && h.Type != wire.CONNECT {
-			// MQTT-3.1.0-1, MQTT-3.1.4-1.
+			// MQTT-3.1.4-1.
 			s.mu.Lock()
 			c.shutdown(fmt.Errorf("mqtttest: the first packet is %v, not CONNECT", h.Type), false, false)
 			s.mu.Unlock()

@@ -47,11 +47,13 @@
 //
 // # In memory and testing/synctest
 //
-// Dial connects a client through net.Pipe, without a socket. A server from
-// NewUnstartedServer that is never started and is used through Dial alone
-// has no goroutine outside its connections, so it can live inside a
-// testing/synctest bubble, where keep alive and will delays run on the
-// bubble's fake clock:
+// Dial connects a client through net.Pipe, without a socket. The goroutines
+// and timers of a connection belong to the goroutine that dialed it, so a
+// connection dialed inside a testing/synctest bubble runs on the bubble's
+// fake clock: keep alive, will delays and expiry intervals pass as fast as
+// the test lets them. The server itself may be started outside the bubble
+// (and closed there, after it); or, made with NewUnstartedServer and never
+// started, it has no goroutine of its own and can live inside the bubble:
 //
 //	synctest.Test(t, func(t *testing.T) {
 //		srv := mqtttest.NewUnstartedServer()

@@ -197,7 +197,7 @@ func (c *Conn) authStep(data []byte) {
 }
 
 // onAuth handles AUTH: a step of the exchange before CONNACK, or a
-// re-authentication after it (MQTT-4.12.1-1).
+// re-authentication after it (MQTT 5.0 section 4.12.1).
 func (c *Conn) onAuth(p *wire.Auth) {
 	s := c.s
 	s.mu.Lock()
@@ -393,9 +393,11 @@ func (c *Conn) detach(withWill bool) {
 	}
 }
 
-// onDisconnect handles the client's DISCONNECT: the will is discarded
-// unless the code is 0x04 (MQTT-3.14.4-3), and the connection closed.
-// The caller holds s.mu.
+// onDisconnect handles the client's DISCONNECT and closes the connection.
+// The will is discarded by a 3.x DISCONNECT and by a v5 one with code 0x00
+// (MQTT-3.14.4-3); any other v5 code, 0x04 "disconnect with will" or an
+// error, leaves it to be published (MQTT 5.0 section 3.1.2.5). The caller
+// holds s.mu.
 func (c *Conn) onDisconnect(p *wire.Disconnect) {
 	if c.version == wire.V5 && p.Properties != nil && p.Properties.SessionExpiry != nil && c.sess != nil {
 		if c.connectExpiry == 0 && *p.Properties.SessionExpiry != 0 {
@@ -404,7 +406,7 @@ func (c *Conn) onDisconnect(p *wire.Disconnect) {
 		}
 		c.sess.expiry = *p.Properties.SessionExpiry
 	}
-	c.shutdown(errClientDisconnect, false, p.ReasonCode == wire.DisconnectWithWill)
+	c.shutdown(errClientDisconnect, false, c.version == wire.V5 && p.ReasonCode != wire.NormalDisconnection)
 }
 
 // onPublish handles a PUBLISH from the client. The caller holds s.mu.
@@ -422,7 +424,7 @@ func (c *Conn) onPublish(p *wire.Publish, now time.Time) {
 	topic := p.Topic
 	if props := p.Properties; props != nil {
 		if len(props.SubscriptionIDs) > 0 {
-			c.fail(wire.ProtocolError, "PUBLISH from a client with a Subscription Identifier") // MQTT-3.3.4-6
+			c.fail(wire.ProtocolError, "PUBLISH from a client with a Subscription Identifier") // MQTT 5.0 section 3.3.4
 			return
 		}
 		if a := props.TopicAlias; a != 0 {

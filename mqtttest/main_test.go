@@ -194,7 +194,8 @@ func isClosed(err error) bool {
 }
 
 // subscribe subscribes to filters at their QoS and checks the SUBACK
-// grants them.
+// grants them, with the SUBSCRIBE's packet identifier (MQTT-2.2.1-6,
+// MQTT-3.8.4-2) and a code per filter (MQTT-3.8.4-6).
 func (c *client) subscribe(id uint16, filters ...wire.Filter) {
 	c.t.Helper()
 	c.send(&wire.Subscribe{PacketID: id, Filters: filters})

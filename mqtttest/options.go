@@ -161,7 +161,7 @@ func TopicAliasMaximum(n uint16) Option {
 }
 
 // ServerKeepAlive makes the server override the Keep Alive that v5 clients
-// ask for (the Server Keep Alive property of CONNACK, MQTT-3.1.2-21),
+// ask for (the Server Keep Alive property of CONNACK),
 // truncated to whole seconds; the server then enforces this value. By
 // default the server keeps the client's value (MQTT-3.2.2-22). Either way a
 // client that sends nothing for one and a half times its Keep Alive is

@@ -33,8 +33,9 @@ type Server struct {
 	// "ws://127.0.0.1:PORT/mqtt" or "wss://127.0.0.1:PORT/mqtt". The
 	// listener serves any path; it requires the "mqtt" subprotocol.
 	WSURL string
-	// Listener is the MQTT listener (before TLS). It may be replaced
-	// between NewUnstartedServer and Start.
+	// Listener is the MQTT listener (below TLS). A server from
+	// NewUnstartedServer has none until Start makes one, unless the
+	// caller sets it before.
 	Listener net.Listener
 
 	opts      options
@@ -91,9 +92,9 @@ func NewTLSServer(opts ...Option) *Server {
 
 // NewUnstartedServer returns a new Server that does not listen yet. Call
 // Start or StartTLS to start it, or use only Dial: a server that never
-// listens starts no goroutine of its own, which is what tests running in a
-// testing/synctest bubble need (create it inside the bubble, and Close it
-// there too). The caller should call Close when finished.
+// starts opens no socket and runs no goroutine of its own, so it can live
+// inside a testing/synctest bubble (create it and Close it there). The
+// caller should call Close when finished.
 func NewUnstartedServer(opts ...Option) *Server {
 	s := &Server{
 		opts:        defaultOptions(),
@@ -107,9 +108,6 @@ func NewUnstartedServer(opts ...Option) *Server {
 	}
 	for _, o := range opts {
 		o(&s.opts)
-	}
-	if s.Listener == nil {
-		s.Listener = listen()
 	}
 	return s
 }
@@ -146,6 +144,9 @@ func (s *Server) start(useTLS bool) {
 	}
 	s.started = true
 	scheme, wsScheme := "mqtt", "ws"
+	if s.Listener == nil {
+		s.Listener = listen()
+	}
 	ln := s.Listener
 	if certs != nil {
 		s.certs = certs
@@ -347,10 +348,12 @@ func (s *Server) Close() {
 		c.shutdown(errServerClosed, false, false)
 	}
 	s.notifyLocked(s.connWaiters)
-	hs := s.hs
+	ln, hs := s.Listener, s.hs
 	s.mu.Unlock()
 
-	s.Listener.Close()
+	if ln != nil {
+		ln.Close()
+	}
 	if hs != nil {
 		hs.Close()
 	}

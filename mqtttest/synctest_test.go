@@ -69,8 +69,9 @@ func TestKeepAlive(t *testing.T) {
 	}
 }
 
-// TestServerKeepAlive: MQTT-3.1.2-21, MQTT-3.2.2-21: the Server Keep Alive
-// replaces the client's value, and the server enforces it.
+// TestServerKeepAlive: the Server Keep Alive replaces the client's value
+// (MQTT 5.0 section 3.2.2.3.14), and the server enforces it
+// (MQTT-3.1.2-22).
 func TestServerKeepAlive(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := bubbleServer(t, mqtttest.ServerKeepAlive(4*time.Second))
@@ -274,4 +275,22 @@ func TestMessageExpiry(t *testing.T) {
 			&wire.Suback{PacketID: 2, ReasonCodes: []wire.ReasonCode{0}},
 		)
 	})
+}
+
+// TestDialInBubble: a server started outside a synctest bubble serves
+// connections dialed inside it; their timers run on the bubble's clock.
+func TestDialInBubble(t *testing.T) {
+	srv := newServer(t)
+	synctest.Test(t, func(t *testing.T) {
+		c := dialMem(t, srv, wire.V5)
+		c.connect(&wire.Connect{ClientID: "c", CleanStart: true, KeepAlive: 4})
+		start := time.Now()
+		c.expectClosed(&wire.Disconnect{ReasonCode: wire.KeepAliveTimeout,
+			Properties: &wire.Properties{ReasonString: "no packet for 6s, one and a half times the keep alive"}})
+		if d := time.Since(start); d != 6*time.Second {
+			t.Errorf("closed after %v, want 6s", d)
+		}
+	})
+	// The server goes on serving sockets.
+	connect(t, srv, wire.V311, "after")
 }

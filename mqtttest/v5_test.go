@@ -36,8 +36,8 @@ func TestConnackLimits(t *testing.T) {
 		SubIDAvailable:       ptr(false),
 		ReceiveMaximum:       5,
 		MaximumPacketSize:    1000,
-		ServerKeepAlive:      ptr(uint16(20)), // MQTT-3.1.2-21
-		ResponseInfo:         "resp/c",        // MQTT-3.1.2-28
+		ServerKeepAlive:      ptr(uint16(20)),
+		ResponseInfo:         "resp/c", // MQTT-3.1.2-28
 	}})
 
 	// MQTT-3.2.2-10: SUBSCRIBE at QoS 2 is accepted and granted 1;
@@ -83,7 +83,7 @@ func TestLimitsEnforced(t *testing.T) {
 			[]wire.Packet{&wire.Publish{Properties: &wire.Properties{TopicAlias: 1}}},
 			&wire.Disconnect{ReasonCode: wire.ProtocolError,
 				Properties: &wire.Properties{ReasonString: "unknown topic alias 1"}}},
-		{"MQTT-3.2.2-15 packet too large", mqtttest.MaximumPacketSize(100),
+		{"packet too large", mqtttest.MaximumPacketSize(100),
 			[]wire.Packet{&wire.Publish{Topic: "t", Payload: make([]byte, 100)}},
 			&wire.Disconnect{ReasonCode: wire.PacketTooLarge,
 				Properties: &wire.Properties{ReasonString: "PUBLISH packet too large: 106 bytes is over the limit of 100 bytes"}}},
@@ -97,9 +97,9 @@ func TestLimitsEnforced(t *testing.T) {
 			},
 			&wire.Disconnect{ReasonCode: wire.ReceiveMaximumExceeded,
 				Properties: &wire.Properties{ReasonString: "more than 2 QoS 1 and 2 messages unacknowledged"}}},
-		// MQTT-3.3.4-6: a client's PUBLISH carries no Subscription
-		// Identifier.
-		{"MQTT-3.3.4-6", nil,
+		// A client's PUBLISH carries no Subscription Identifier
+		// (MQTT 5.0 section 3.3.4).
+		{"subscription identifier from client", nil,
 			[]wire.Packet{&wire.Publish{Topic: "t", Properties: &wire.Properties{SubscriptionIDs: []int{1}}}},
 			&wire.Disconnect{ReasonCode: wire.ProtocolError,
 				Properties: &wire.Properties{ReasonString: "PUBLISH from a client with a Subscription Identifier"}}},
@@ -167,7 +167,7 @@ func TestV311ProtocolErrors(t *testing.T) {
 	}
 }
 
-// TestFirstPacketNotConnect: MQTT-3.1.0-1, MQTT-3.1.4-1: the server
+// TestFirstPacketNotConnect: MQTT-3.1.4-1: the server
 // closes a connection whose first packet is not CONNECT.
 func TestFirstPacketNotConnect(t *testing.T) {
 	t.Parallel()
@@ -243,7 +243,7 @@ func TestAuthenticate(t *testing.T) {
 }
 
 // TestEnhancedAuth: an AUTH exchange before CONNACK (MQTT-4.12.0-2, -5)
-// and a re-authentication (MQTT-4.12.1-1).
+// and a re-authentication (MQTT 5.0 section 4.12.1).
 func TestEnhancedAuth(t *testing.T) {
 	t.Parallel()
 	type step struct {
@@ -271,7 +271,7 @@ func TestEnhancedAuth(t *testing.T) {
 	}
 	c := dial(t, srv, wire.V5)
 	c.send(&wire.Connect{ClientID: "c", CleanStart: true, Properties: &wire.Properties{AuthMethod: "TEST", AuthData: []byte("hello")}})
-	c.expect(auth(wire.ContinueAuthentication, "challenge"))
+	c.expect(auth(wire.ContinueAuthentication, "challenge")) // MQTT-3.2.0-1: only AUTH before CONNACK
 	c.send(auth(wire.ContinueAuthentication, "response"))
 	c.expect(&wire.Connack{Properties: &wire.Properties{TopicAliasMaximum: 10, AuthMethod: "TEST", AuthData: []byte("welcome")}})
 
@@ -378,7 +378,8 @@ func TestRequestProblemInformation(t *testing.T) {
 }
 
 // TestTopicAlias: MQTT-3.3.2-12: the server accepts client aliases up to
-// its maximum; the mapping lasts for the connection (MQTT-3.3.2-7).
+// its maximum; the mapping lasts for the connection (MQTT-3.3.2-7). The
+// subscriber set no Topic Alias Maximum and gets no alias (MQTT-3.1.2-27).
 func TestTopicAlias(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
@@ -474,4 +475,54 @@ func TestPropertiesForwarded(t *testing.T) {
 	old.subscribe(1, wire.Filter{Topic: "t"})
 	pub.send(&wire.Publish{Topic: "t", Payload: []byte("y"), Properties: props})
 	old.expect(&wire.Publish{Topic: "t", Payload: []byte("y")})
+}
+
+// TestMalformedSubscribeOptions: MQTT-3.8.3-5: reserved bits 6 and 7 of the
+// subscription options make the SUBSCRIBE malformed.
+func TestMalformedSubscribeOptions(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	c := connect(t, srv, wire.V5, "c")
+	c.write([]byte{0x82, 7, 0, 1, 0, 0, 1, 't', 0x40})
+	p := c.recv().(*wire.Disconnect)
+	if p.ReasonCode != wire.MalformedPacket {
+		t.Errorf("DISCONNECT %v, want malformed packet", p.ReasonCode)
+	}
+	c.expectClosed()
+}
+
+// TestReservedConnectFlag: MQTT-3.1.2-3: a CONNECT with reserved flag bit 0
+// set is malformed; the server closes without CONNACK (MQTT-3.1.4-1).
+func TestReservedConnectFlag(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	for _, v := range []wire.Version{wire.V311, wire.V5} {
+		c := dial(t, srv, v)
+		b, _ := (&wire.Connect{ClientID: "c", CleanStart: true}).Append(nil, v)
+		b[9] |= 1 // the connect flags of "MQTT" with a one-byte header
+		c.write(b)
+		c.expectClosed()
+	}
+}
+
+// TestSubackReasonStringTooLarge: MQTT-3.9.2-1: the server leaves out a
+// Reason String that would take the SUBACK over the client's Maximum
+// Packet Size.
+func TestSubackReasonStringTooLarge(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, mqtttest.WildcardSubscriptionAvailable(false))
+	c := dial(t, srv, wire.V5)
+	c.connect(&wire.Connect{ClientID: "c", CleanStart: true, Properties: &wire.Properties{MaximumPacketSize: 20}})
+	c.send(&wire.Subscribe{PacketID: 1, Filters: []wire.Filter{{Topic: "#"}}})
+	c.expect(&wire.Suback{PacketID: 1, ReasonCodes: []wire.ReasonCode{wire.WildcardSubscriptionsNotSupported}})
+}
+
+// TestV311SubscribeRefused: v311:MQTT-3.8.3-2, v311:MQTT-3.9.3-2: a 3.1.1
+// server without wildcard support refuses such filters with 0x80.
+func TestV311SubscribeRefused(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, mqtttest.WildcardSubscriptionAvailable(false))
+	c := connect(t, srv, wire.V311, "c")
+	c.send(&wire.Subscribe{PacketID: 1, Filters: []wire.Filter{{Topic: "a/+"}, {Topic: "a/b", QoS: 2}}})
+	c.expect(&wire.Suback{PacketID: 1, ReasonCodes: []wire.ReasonCode{wire.UnspecifiedError, wire.GrantedQoS2}})
 }

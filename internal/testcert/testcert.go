@@ -22,7 +22,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"testing"
 	"time"
 )
 
@@ -133,16 +132,6 @@ func New() (*Bundle, error) {
 		return nil, fmt.Errorf("testcert: client certificate: %w", err)
 	}
 	return b, nil
-}
-
-// MustNew is New for tests: it calls tb.Fatal if generation fails.
-func MustNew(tb testing.TB) *Bundle {
-	tb.Helper()
-	b, err := New()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
 }
 
 // leaf makes a key pair and a certificate for tmpl signed by the CA.

@@ -216,3 +216,13 @@ func TestConfigsAreIndependent(t *testing.T) {
 		t.Fatal("bundle pool trusts a foreign CA")
 	}
 }
+
+// MustNew is New for tests: it calls tb.Fatal if generation fails.
+func MustNew(tb testing.TB) *Bundle {
+	tb.Helper()
+	b, err := New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
