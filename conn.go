@@ -234,6 +234,7 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: connecting to %s: %w", t.raw, err)
 	}
+	conn = withQuickAck(conn)
 	// The handshakes below are not context-aware; closing the connection
 	// when ctx ends unblocks them.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })

@@ -36,8 +36,7 @@ func newWriter(conn net.Conn, v wire.Version, c *Client) *writer {
 		conn:     conn,
 		v:        v,
 		c:        c,
-		buf:      make([]byte, 0, 64<<10),
-		spare:    make([]byte, 0, 64<<10),
+		buf:      make([]byte, 0, 512), // grows with the traffic
 		kick:     make(chan struct{}, 1),
 		finished: make(chan struct{}),
 	}
@@ -142,7 +141,7 @@ func (w *writer) loop(wg *sync.WaitGroup) {
 		<-w.kick
 		w.mu.Lock()
 		out := w.buf
-		w.buf = w.spare[:0]
+		w.buf = w.spare[:0] // nil the first time
 		w.spare = nil
 		closed := w.closed
 		if w.space != nil {

@@ -8,5 +8,11 @@ require (
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 )
 
+require (
+	github.com/gorilla/websocket v1.5.3 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+)
+
 // The library under test is always the one in this repository.
 replace github.com/culex-mqtt/mqtt => ../

@@ -128,7 +128,7 @@ type Reader struct {
 	r          io.Reader
 	buf        []byte
 	start, end int // buf[start:end] is read but not yet consumed
-	size       int // the buffer size to return to after a large packet
+	size       int // the largest buffer for ordinary reads, and what it returns to after a large packet
 	err        error
 
 	// MaxPacketSize is the largest packet, header included, that Next
@@ -140,12 +140,19 @@ type Reader struct {
 
 // NewReader returns a Reader reading from r with a buffer of size bytes
 // (DefaultReadBuffer when size is 0 or less).
+//
+// The buffer starts small (4 KiB) and doubles, up to size, whenever a read
+// fills it: a quiet connection costs little memory and a busy one reads in
+// large chunks.
 func NewReader(r io.Reader, size int) *Reader {
 	if size <= 0 {
 		size = DefaultReadBuffer
 	}
-	return &Reader{r: r, buf: make([]byte, size), size: size}
+	return &Reader{r: r, buf: make([]byte, min(size, initialReadBuffer)), size: size}
 }
+
+// initialReadBuffer is where a Reader's buffer starts.
+const initialReadBuffer = 4 << 10
 
 // Buffered returns the number of bytes read from the stream but not yet
 // returned as packets. A caller that sees 0 knows the next Next will block.
@@ -223,6 +230,14 @@ func (r *Reader) fill(need int) error {
 	}
 	n, err := r.r.Read(r.buf[r.end:])
 	r.end += n
+	if r.end == len(r.buf) && len(r.buf) < r.size {
+		// The read filled the buffer: more is likely waiting.
+		nb := make([]byte, min(r.size, 2*len(r.buf)))
+		copy(nb, r.buf[r.start:r.end])
+		r.end -= r.start
+		r.start = 0
+		r.buf = nb
+	}
 	if n > 0 {
 		return nil
 	}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# clients.sh runs the client benchmarks (client_test.go) in rounds and prints,
+# per shape, the median over the rounds of each client and culex's ratio to
+# the raw socket pump and to the better of the two paho clients.
+#
+#   ./clients.sh                        # 3 rounds, -benchtime 1s
+#   ROUNDS=5 BENCHTIME=2s ./clients.sh
+#   BENCH=RoundTrip ./clients.sh        # only the shapes matching RoundTrip
+#   ./clients.sh -test.cpuprofile=x     # further arguments go to the test binary
+#
+# The test binary is built once; every round runs all shapes and clients, so
+# the clients are interleaved in time and drift on a shared machine hits them
+# alike. Needs mosquitto. The raw output is kept in $OUT (a temporary file
+# unless set).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+rounds=${ROUNDS:-3}
+benchtime=${BENCHTIME:-1s}
+bench=${BENCH:-'Throughput|RoundTrip|ShortLivedJob'}
+out=${OUT:-$(mktemp "${TMPDIR:-/tmp}/culex-clients.XXXXXX")}
+bin=$(mktemp "${TMPDIR:-/tmp}/culex-clients-test.XXXXXX")
+trap 'rm -f "$bin"' EXIT
+
+go test -c -o "$bin" .
+: >"$out"
+for i in $(seq "$rounds"); do
+	echo "round $i of $rounds: $bin -test.run '^\$' -test.bench '$bench' -test.benchtime $benchtime $*" >&2
+	# The machine's load before each round, for judging the noise.
+	echo "# round $i: $(uptime)" >>"$out"
+	[ -r /proc/pressure/cpu ] && sed "s/^/# cpu pressure: /" /proc/pressure/cpu >>"$out"
+	"$bin" -test.run '^$' -test.bench "$bench" -test.benchtime "$benchtime" -test.benchmem "$@" >>"$out"
+done
+echo "raw results: $out" >&2
+
+awk '
+/^# (round|cpu pressure: some)/ { notes[++nnotes] = $0 }
+
+# Lines look like:
+# BenchmarkQoS1Throughput/culex-2  31892  31572 ns/op  18.81 broker-µs/op ... 31674 msgs/s ...
+/^Benchmark[A-Za-z0-9]+\/[^ \t]+[ \t]/ {
+	name = $1
+	sub(/^Benchmark/, "", name)
+	sub(/-[0-9]+$/, "", name)
+	shape = name; sub(/\/.*/, "", shape)
+	client = name; sub(/^[^\/]*\//, "", client)
+	if (!(shape in seenShape)) { seenShape[shape] = 1; shapes[++nshapes] = shape }
+	for (i = 3; i + 1 <= NF; i += 2) {
+		k = shape SUBSEP client SUBSEP $(i + 1)
+		vals[k, ++count[k]] = $i
+	}
+}
+
+function median(k,    n, i, j, t, a) {
+	n = count[k]
+	if (n == 0) return ""
+	for (i = 1; i <= n; i++) a[i] = vals[k, i] + 0
+	for (i = 2; i <= n; i++) {
+		t = a[i]
+		for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]
+		a[j + 1] = t
+	}
+	if (n % 2) return a[(n + 1) / 2]
+	return (a[n / 2] + a[n / 2 + 1]) / 2
+}
+
+function fmtv(v) {
+	if (v == "") return "-"
+	if (v >= 100) return sprintf("%.0f", v)
+	if (v >= 10) return sprintf("%.1f", v)
+	return sprintf("%.2f", v)
+}
+
+function unitOf(shape) {
+	return shape ~ /Throughput$/ ? "msgs/s" : "p50-µs"
+}
+
+END {
+	nc = split("raw culex paho.mqtt.golang paho.golang", clients, " ")
+	print ""
+	print "| shape | metric | raw | culex | paho.mqtt.golang | paho.golang | culex / raw | culex / best paho |"
+	print "|---|---|---:|---:|---:|---:|---:|---:|"
+	for (s = 1; s <= nshapes; s++) {
+		shape = shapes[s]
+		for (p = 1; p <= 2; p++) {
+			unit = unitOf(shape)
+			if (p == 2) {
+				if (unit == "msgs/s") continue
+				unit = "p99-µs"
+			}
+			line = "| " shape " | " unit
+			for (c = 1; c <= nc; c++) {
+				m[c] = median(shape SUBSEP clients[c] SUBSEP unit)
+				line = line " | " fmtv(m[c])
+			}
+			best = ""
+			for (c = 3; c <= 4; c++) {
+				if (m[c] == "") continue
+				if (best == "" || (unit == "msgs/s" ? m[c] > best : m[c] < best)) best = m[c]
+			}
+			r1 = (m[1] != "" && m[2] != "" && m[1] > 0) ? sprintf("%.2f", m[2] / m[1]) : "-"
+			r2 = (best != "" && m[2] != "" && best > 0) ? sprintf("%.2f", m[2] / best) : "-"
+			print line " | " r1 " | " r2 " |"
+		}
+	}
+	print ""
+	print "Costs (medians): allocs/op, CPU of this process (client-µs/op) and of the broker (broker-µs/op) per op."
+	print ""
+	print "| shape | client | allocs/op | B/op | client-µs/op | broker-µs/op |"
+	print "|---|---|---:|---:|---:|---:|"
+	for (s = 1; s <= nshapes; s++) {
+		shape = shapes[s]
+		for (c = 1; c <= nc; c++) {
+			k = shape SUBSEP clients[c] SUBSEP
+			if (count[k "allocs/op"] == 0) continue
+			print "| " shape " | " clients[c] " | " fmtv(median(k "allocs/op")) " | " fmtv(median(k "B/op")) " | " fmtv(median(k "client-µs/op")) " | " fmtv(median(k "broker-µs/op")) " |"
+		}
+	}
+	print ""
+	print "Ratios: for msgs/s higher is better (target >= 0.95 of raw); for p50/p99 lower is better (target <= 1.15 x raw)."
+	print ""
+	for (i = 1; i <= nnotes; i++) print notes[i]
+}
+' "$out"
