@@ -3,11 +3,8 @@ package mqtttest_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"os"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,39 +12,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/culex-mqtt/mqtt/internal/leakcheck"
 	"github.com/culex-mqtt/mqtt/mqtttest"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
-// TestMain fails the run if goroutines started by the tests outlive them:
-// every Server is closed by its test, and Close must wait for all of its
-// goroutines.
-func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
-	code := m.Run()
-	if code == 0 {
-		if n := settleGoroutines(before); n > before {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			fmt.Fprintf(os.Stderr, "goroutine leak: %d goroutines at start, %d at end\n%s\n", before, n, buf)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// settleGoroutines waits up to two seconds for the goroutine count to drop
-// to want and returns the last count seen.
-func settleGoroutines(want int) int {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= want || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// TestMain fails the run if goroutines started by the tests outlive them.
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // timeout bounds every wait in these tests; none is expected to come near
 // it.

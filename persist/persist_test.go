@@ -4,42 +4,17 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/culex-mqtt/mqtt/internal/leakcheck"
 )
 
-// TestMain fails the run if goroutines started by the tests (committers in
-// particular) outlive them.
-func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
-	code := m.Run()
-	if code == 0 {
-		if n := settleGoroutines(before); n > before {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			fmt.Fprintf(os.Stderr, "goroutine leak: %d goroutines at start, %d at end\n%s\n", before, n, buf)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// settleGoroutines waits up to two seconds for the goroutine count to drop
-// to want and returns the last count seen.
-func settleGoroutines(want int) int {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= want || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// TestMain fails the run if goroutines started by the tests outlive them.
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // impl opens a fresh, empty store of one implementation.
 type impl struct {
@@ -370,7 +345,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	if n := settleGoroutines(before); n > before {
+	if n := leakcheck.Settle(before, 2*time.Second); n > before {
 		t.Fatalf("%d goroutines before, %d after", before, n)
 	}
 }
