@@ -112,7 +112,7 @@ func (c *Client) sendErr(what string, err error) error {
 }
 
 // newPublish checks m against the protocol and the server's limits and builds
-// its PUBLISH.
+// its PUBLISH. The packet comes from publishPool; on error it is returned there.
 func (c *Client) newPublish(m *Message) (*wire.Publish, error) {
 	if err := wire.CheckTopicName(m.Topic); err != nil {
 		return nil, fmt.Errorf("mqtt: publish not sent: %w", err)
@@ -124,14 +124,13 @@ func (c *Client) newPublish(m *Message) (*wire.Publish, error) {
 		return nil, fmt.Errorf("mqtt: publish not sent: the server accepts at most %v, not %v", c.maxQoS, m.QoS) // MQTT-3.2.2-11
 	case m.Retain && !c.retainAvailable:
 		return nil, fmt.Errorf("mqtt: publish not sent: the server does not support retained messages") // MQTT-3.2.2-14
+	case c.version != wire.V5 && hasProps(m):
+		return nil, fmt.Errorf("mqtt: publish not sent: message properties need MQTT 5.0; the server speaks %v", c.version)
 	}
 	p := publishPool.Get().(*wire.Publish)
 	*p = wire.Publish{QoS: byte(m.QoS), Retain: m.Retain, Topic: m.Topic, Payload: m.Payload}
 	if c.version == wire.V5 {
 		p.Properties = messageProps(m)
-	} else if hasProps(m) {
-		putPublish(p)
-		return nil, fmt.Errorf("mqtt: publish not sent: message properties need MQTT 5.0; the server speaks %v", c.version)
 	}
 	if c.maxPacketSize > 0 {
 		if p.QoS > 0 {
@@ -139,11 +138,11 @@ func (c *Client) newPublish(m *Message) (*wire.Publish, error) {
 		}
 		size, err := p.Size(c.version)
 		p.PacketID = 0
-		if err != nil {
+		switch {
+		case err != nil:
 			putPublish(p)
 			return nil, fmt.Errorf("mqtt: publish not sent: %w", err)
-		}
-		if size > c.maxPacketSize {
+		case size > c.maxPacketSize:
 			putPublish(p)
 			return nil, fmt.Errorf("%w: PUBLISH of %d bytes, the server's limit is %d (MQTT-3.2.2-15)", ErrPacketTooLarge, size, c.maxPacketSize)
 		}

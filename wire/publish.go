@@ -49,8 +49,8 @@ func (p *Publish) check(v Version) (n, propLen int, err error) {
 		return 0, 0, protocolError(PUBLISH, "properties need MQTT 5.0, not %v", v)
 	}
 	if p.Topic != "" || v != V5 || p.Properties == nil || p.Properties.TopicAlias == 0 {
-		if e := checkTopicName(p.Topic); e != "" {
-			return 0, 0, &Error{Code: TopicNameInvalid, Packet: PUBLISH, Reason: "topic " + quote(p.Topic) + " " + e}
+		if err := CheckTopicName(p.Topic); err != nil {
+			return 0, 0, err
 		}
 	}
 	n += 2 + len(p.Topic) + len(p.Payload)
@@ -114,8 +114,8 @@ func (p *Publish) Decode(flags byte, body []byte, v Version) error {
 		return d.err
 	}
 	if p.Topic != "" || p.Properties == nil || p.Properties.TopicAlias == 0 {
-		if e := checkTopicName(p.Topic); e != "" {
-			return &Error{Code: TopicNameInvalid, Packet: PUBLISH, Reason: "topic " + quote(p.Topic) + " " + e} // MQTT-3.3.2-2
+		if err := CheckTopicName(p.Topic); err != nil {
+			return err // MQTT-3.3.2-2
 		}
 	}
 	p.Payload = append(make([]byte, 0, len(d.b)), d.b...)

@@ -111,8 +111,8 @@ func decodeSubscribe(body []byte, v Version) (*Subscribe, error) {
 		case f.NoLocal && IsShared(f.Topic):
 			d.protocol("no local on shared subscription %s", quote(f.Topic))
 		}
-		if e := checkTopicFilter(f.Topic); d.err == nil && e != "" {
-			d.err = &Error{Code: TopicFilterInvalid, Packet: SUBSCRIBE, Reason: "topic filter " + quote(f.Topic) + " " + e}
+		if d.err == nil {
+			d.err = topicFilterError(SUBSCRIBE, f.Topic)
 		}
 		s.Filters = append(s.Filters, f)
 	}
@@ -184,8 +184,8 @@ func (u *Unsubscribe) Append(dst []byte, v Version) ([]byte, error) {
 	}
 	n += 2
 	for _, t := range u.Topics {
-		if e := checkTopicFilter(t); e != "" { // MQTT-3.10.3-1
-			return dst, &Error{Code: TopicFilterInvalid, Packet: UNSUBSCRIBE, Reason: "topic filter " + quote(t) + " " + e}
+		if err := topicFilterError(UNSUBSCRIBE, t); err != nil { // MQTT-3.10.3-1
+			return dst, err
 		}
 		n += 2 + len(t)
 	}
@@ -211,8 +211,8 @@ func decodeUnsubscribe(body []byte, v Version) (*Unsubscribe, error) {
 	}
 	for len(d.b) > 0 && d.err == nil {
 		t := d.string("topic filter")
-		if e := checkTopicFilter(t); d.err == nil && e != "" {
-			d.err = &Error{Code: TopicFilterInvalid, Packet: UNSUBSCRIBE, Reason: "topic filter " + quote(t) + " " + e}
+		if d.err == nil {
+			d.err = topicFilterError(UNSUBSCRIBE, t)
 		}
 		u.Topics = append(u.Topics, t)
 	}

@@ -13,18 +13,22 @@ func CheckTopicName(name string) error {
 	return nil
 }
 
+// topicFilterError is CheckTopicFilter for a filter carried by a packet of
+// type t (SUBSCRIBE or UNSUBSCRIBE).
+func topicFilterError(t Type, filter string) error {
+	if e := checkTopicFilter(filter); e != "" {
+		return &Error{Code: TopicFilterInvalid, Packet: t, Reason: "topic filter " + quote(filter) + " " + e}
+	}
+	return nil
+}
+
 // CheckTopicFilter reports why filter cannot be a Topic Filter, or nil when it
 // can: 1 to 65535 bytes of valid UTF-8 without U+0000, where '#' is alone in
 // the last level and '+' fills a whole level; a shared subscription
 // "$share/{ShareName}/{filter}" needs a non-empty ShareName without '/', '+'
 // and '#', followed by a valid filter (MQTT 5.0 sections 4.7 and 4.8.2). The
 // error is an *Error with code TopicFilterInvalid.
-func CheckTopicFilter(filter string) error {
-	if e := checkTopicFilter(filter); e != "" {
-		return &Error{Code: TopicFilterInvalid, Packet: SUBSCRIBE, Reason: "topic filter " + quote(filter) + " " + e}
-	}
-	return nil
-}
+func CheckTopicFilter(filter string) error { return topicFilterError(SUBSCRIBE, filter) }
 
 // checkTopicName returns why name is not a valid Topic Name, or "".
 func checkTopicName(name string) string {
