@@ -19,50 +19,47 @@ import (
 
 	"golang.org/x/net/websocket"
 
-	"github.com/culex-mqtt/mqtt/persist"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
-// Client is a connection to an MQTT server and the session it carries.
+// Client is a session with an MQTT server, carried by one network
+// connection at a time. When the connection is lost, the client connects
+// again (see DialOptions.NoReconnect) and takes up where it stood: calls
+// made meanwhile wait, and unacknowledged messages are sent again.
 //
 // All methods may be called concurrently from many goroutines. Publish calls
 // made at the same time are pipelined over the one connection, as many at once
 // as the server's Receive Maximum allows.
 //
-// The client owns three goroutines (reading, writing, keep alive); Close and
-// Disconnect stop them and wait for them to end.
+// The client owns a goroutine that watches the connection and three per
+// connection (reading, writing, keep alive); Close and Disconnect stop them
+// and wait for them to end.
 type Client struct {
 	opts    DialOptions
-	server  string // the URL that accepted us
-	version wire.Version
-	conn    net.Conn
-	reader  *wire.Reader
-	w       *writer
+	targets []*target
 	sess    *session
 	router  router
 	log     *slog.Logger
 
-	// What the server allows, from CONNACK.
-	clientID        string
-	keepAlive       time.Duration
-	maxQoS          QoS
-	retainAvailable bool
-	maxPacketSize   int
-	subIDs          bool // subscription identifiers available
-	wildcards       bool // wildcard subscriptions available
-	shared          bool // shared subscriptions available
-	responseInfo    string
+	// ctx is cancelled when the client ends; it bounds reconnection.
+	ctx    context.Context
+	cancel context.CancelFunc
 
-	lastSent, lastRecv atomic.Int64 // UnixNano
-	pingSent           atomic.Int64 // UnixNano of an unanswered PINGREQ, 0 if none
+	cn      atomic.Pointer[connection] // the latest connection, alive or not
+	nextGen uint64                     // for the next connection; owned by the dialing goroutine
+
+	mu       sync.Mutex
+	clientID string        // as the server knows us; may be assigned (v5)
+	up       chan struct{} // closed when a new connection is installed, then replaced
+	offline  [][]byte      // QoS 0 PUBLISH packets made while offline, encoded
 
 	done      chan struct{} // closed when the client has ended
 	closeOnce sync.Once
 	err       error // why it ended; set before done is closed
 	wg        sync.WaitGroup
 
-	reqOnce sync.Once
-	req     *requester
+	reqMu sync.Mutex
+	req   *requester
 }
 
 // Dial connects to the MQTT server at rawURL and returns once the server has
@@ -76,6 +73,7 @@ type Client struct {
 //
 // ctx bounds the dial only, never the life of the client. A server that
 // refuses the connection gives a *ConnectError with its reason code.
+// Messages an earlier process left in opts.Store are sent once connected.
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error) {
 	o := opts.withDefaults()
 	if err := checkOptions(&o); err != nil {
@@ -90,24 +88,33 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 		}
 		targets = append(targets, t)
 	}
-	if o.ClientID == "" && (o.Version == V31 || o.KeepSession) {
-		o.ClientID = "culex-" + randomHex(8)
+	c := &Client{
+		opts:     o,
+		targets:  targets,
+		sess:     newSession(o.Store),
+		log:      o.Logger,
+		clientID: o.ClientID,
+		up:       make(chan struct{}),
+		done:     make(chan struct{}),
+		nextGen:  firstGen,
 	}
-	var errs []error
-	for _, t := range targets {
-		c, err := dialTarget(ctx, t, o)
-		if err == nil {
-			return c, nil
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
+	if c.clientID == "" && (o.Version == V31 || o.KeepSession) {
+		c.clientID = "culex-" + randomHex(8)
 	}
-	if len(errs) == 1 {
-		return nil, errs[0]
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.router.init(c)
+	if err := c.sess.load(); err != nil {
+		c.cancel()
+		return nil, err
 	}
-	return nil, errors.Join(errs...)
+	cn, err := c.dialAny(ctx, 0)
+	if err != nil {
+		c.cancel()
+		return nil, err
+	}
+	c.wg.Add(1)
+	go c.supervise(cn)
+	return c, nil
 }
 
 func checkOptions(o *DialOptions) error {
@@ -289,44 +296,56 @@ func ctxErr(ctx context.Context, err error) error {
 
 // dialTarget connects to one server, falling back from V5 to V311 when the
 // version was not chosen and the server refuses 5.
-func dialTarget(ctx context.Context, t *target, o DialOptions) (*Client, error) {
-	if o.Version != 0 {
-		return connect(ctx, t, o, wire.Version(o.Version))
+func (c *Client) dialTarget(ctx context.Context, t *target, cred credentials) (*connection, *wire.Connack, error) {
+	if c.opts.Version != 0 {
+		return c.connect(ctx, t, cred, wire.Version(c.opts.Version))
 	}
-	c, err := connect(ctx, t, o, wire.V5)
+	cn, ack, err := c.connect(ctx, t, cred, wire.V5)
 	var ce *ConnectError
 	if errors.As(err, &ce) && ce.ReasonCode == wire.UnsupportedProtocolVersion {
-		if o.ClientID == "" {
-			o.ClientID = "culex-" + randomHex(8) // 3.1.1 needs one with a kept session
+		c.mu.Lock()
+		if c.clientID == "" {
+			c.clientID = "culex-" + randomHex(8) // 3.1.1 needs one with a kept session
 		}
-		return connect(ctx, t, o, wire.V311)
+		c.mu.Unlock()
+		return c.connect(ctx, t, cred, wire.V311)
 	}
-	return c, err
+	return cn, ack, err
 }
 
-// connect opens a connection, sends CONNECT and waits for CONNACK.
-func connect(ctx context.Context, t *target, o DialOptions, v wire.Version) (*Client, error) {
-	conn, err := dialTransport(ctx, t, &o)
+// credentials are the user name and password of one connection attempt.
+type credentials struct {
+	username string
+	password []byte
+	set      bool // send the user name even when it is empty
+}
+
+// connect opens a connection, sends CONNECT and waits for CONNACK. The
+// connection it returns has not started its goroutines.
+func (c *Client) connect(ctx context.Context, t *target, cred credentials, v wire.Version) (*connection, *wire.Connack, error) {
+	conn, err := dialTransport(ctx, t, &c.opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c := &Client{
-		opts:    o,
+	cn := &connection{
+		c:       c,
+		gen:     c.nextGen,
 		server:  t.raw,
 		version: v,
 		conn:    conn,
-		done:    make(chan struct{}),
-		log:     o.Logger,
+		dead:    make(chan struct{}),
 	}
-	pkt := c.connectPacket(t, v)
+	c.nextGen++
+	cn.w = newWriter(cn)
+	pkt := c.connectPacket(cred, v)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	ack, err := c.handshake(pkt)
+	ack, err := cn.handshake(pkt)
 	if !stop() && err == nil {
 		err = ctx.Err()
 	}
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("mqtt: connecting to %s: %w", t.raw, ctxErr(ctx, err))
+		return nil, nil, fmt.Errorf("mqtt: connecting to %s: %w", t.raw, ctxErr(ctx, err))
 	}
 	conn.SetDeadline(time.Time{})
 	if ack.ReasonCode != wire.Success {
@@ -335,28 +354,25 @@ func connect(ctx context.Context, t *target, o DialOptions, v wire.Version) (*Cl
 		if ack.Properties != nil {
 			ce.ReasonString = ack.Properties.ReasonString
 		}
-		return nil, ce
+		return nil, nil, ce
 	}
-	if err := c.start(pkt, ack); err != nil {
-		conn.Close()
-		return nil, err
+	cn.limits = readLimits(v, time.Duration(pkt.KeepAlive)*time.Second, ack.Properties)
+	if ack.Properties != nil && ack.Properties.AssignedClientID != "" {
+		c.mu.Lock()
+		c.clientID = ack.Properties.AssignedClientID
+		c.mu.Unlock()
 	}
-	return c, nil
+	return cn, ack, nil
 }
 
-func (c *Client) connectPacket(t *target, v wire.Version) *wire.Connect {
+func (c *Client) connectPacket(cred credentials, v wire.Version) *wire.Connect {
 	o := &c.opts
 	p := &wire.Connect{
-		CleanStart: !o.KeepSession,
-		ClientID:   o.ClientID,
-		Username:   o.Username,
-		Password:   o.Password,
-	}
-	if t.hasUser {
-		p.Username, p.UsernameFlag = t.username, true
-		if t.password != nil {
-			p.Password = t.password
-		}
+		CleanStart:   !o.KeepSession,
+		ClientID:     c.ClientID(),
+		Username:     cred.username,
+		UsernameFlag: cred.set,
+		Password:     cred.password,
 	}
 	if o.KeepAlive > 0 {
 		p.KeepAlive = uint16(min(o.KeepAlive.Round(time.Second)/time.Second, 65535))
@@ -403,25 +419,25 @@ func (c *Client) connectPacket(t *target, v wire.Version) *wire.Connect {
 
 // handshake writes CONNECT and reads the answer (MQTT-3.1.0-1: CONNECT is
 // the first packet).
-func (c *Client) handshake(p *wire.Connect) (*wire.Connack, error) {
-	b, err := p.Append(nil, c.version)
+func (cn *connection) handshake(p *wire.Connect) (*wire.Connack, error) {
+	b, err := p.Append(nil, cn.version)
 	if err != nil {
 		return nil, err
 	}
-	c.trace(true, p)
-	if _, err := c.conn.Write(b); err != nil {
+	cn.c.trace(true, p)
+	if _, err := cn.conn.Write(b); err != nil {
 		return nil, err
 	}
-	c.reader = wire.NewReader(c.conn, 0)
-	c.reader.MaxPacketSize = c.opts.MaximumPacketSize
-	pkt, err := c.reader.ReadPacket(c.version)
+	cn.reader = wire.NewReader(cn.conn, 0)
+	cn.reader.MaxPacketSize = cn.c.opts.MaximumPacketSize
+	pkt, err := cn.reader.ReadPacket(cn.version)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("the server closed the connection before CONNACK: %w", err)
 		}
 		return nil, err
 	}
-	c.trace(false, pkt)
+	cn.c.trace(false, pkt)
 	ack, ok := pkt.(*wire.Connack)
 	if !ok {
 		return nil, fmt.Errorf("the server sent %v before CONNACK", pkt.Type())
@@ -429,86 +445,20 @@ func (c *Client) handshake(p *wire.Connect) (*wire.Connack, error) {
 	return ack, nil
 }
 
-// start takes in what CONNACK says and starts the goroutines.
-func (c *Client) start(cp *wire.Connect, ack *wire.Connack) error {
-	c.clientID = cp.ClientID
-	c.maxQoS = QoS2
-	c.retainAvailable = true
-	c.subIDs = c.version == wire.V5
-	c.wildcards, c.shared = true, true
-	c.keepAlive = time.Duration(cp.KeepAlive) * time.Second
-	receiveMax := 65535
-	if p := ack.Properties; p != nil {
-		if p.AssignedClientID != "" {
-			c.clientID = p.AssignedClientID
-		}
-		if p.ServerKeepAlive != nil {
-			c.keepAlive = time.Duration(*p.ServerKeepAlive) * time.Second // MQTT-3.1.2-21
-		}
-		if p.MaximumQoS != nil {
-			c.maxQoS = QoS(*p.MaximumQoS)
-		}
-		if p.RetainAvailable != nil {
-			c.retainAvailable = *p.RetainAvailable
-		}
-		if p.MaximumPacketSize != 0 {
-			c.maxPacketSize = int(p.MaximumPacketSize)
-		}
-		if p.SubIDAvailable != nil {
-			c.subIDs = *p.SubIDAvailable
-		}
-		if p.WildcardSubAvailable != nil {
-			c.wildcards = *p.WildcardSubAvailable
-		}
-		if p.SharedSubAvailable != nil {
-			c.shared = *p.SharedSubAvailable
-		}
-		if p.ReceiveMaximum != 0 {
-			receiveMax = int(p.ReceiveMaximum)
-		}
-		c.responseInfo = p.ResponseInfo
-	}
-	store := c.opts.Store
-	if !ack.SessionPresent {
-		// No session on the server: the IDs of incoming QoS 2 messages
-		// we were waiting to see released mean nothing any more.
-		if err := store.Reset(persist.Incoming); err != nil {
-			return fmt.Errorf("mqtt: resetting the session store: %w", err)
-		}
-	}
-	if ack.SessionPresent && !c.opts.KeepSession {
-		// MQTT-3.2.2-4: we asked for a clean start and hold no session.
-		return fmt.Errorf("mqtt: %s resumed a session although the client asked for a clean start", c.server)
-	}
-	c.sess = newSession(store, receiveMax)
-	c.router.init(c)
-	c.w = newWriter(c.conn, c.version, c)
-	if err := c.resume(ack.SessionPresent); err != nil {
-		return err
-	}
-	now := time.Now().UnixNano()
-	c.lastSent.Store(now)
-	c.lastRecv.Store(now)
-	c.logInfo("connected", "server", c.server, "version", c.version.String(), "client_id", c.clientID, "session_present", ack.SessionPresent)
-	c.wg.Add(3)
-	go c.readLoop()
-	go c.w.loop(&c.wg)
-	go c.keepAliveLoop()
-	if c.opts.OnConnect != nil {
-		c.opts.OnConnect(ack.SessionPresent)
-	}
-	return nil
-}
-
 // ClientID returns the client identifier in use, which the server may have
 // assigned (v5).
-func (c *Client) ClientID() string { return c.clientID }
+func (c *Client) ClientID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clientID
+}
 
-// Version returns the protocol version the server accepted.
-func (c *Client) Version() Version { return Version(c.version) }
+// Version returns the protocol version of the latest connection.
+func (c *Client) Version() Version { return Version(c.cn.Load().version) }
 
-// Done returns a channel that is closed when the client has ended, by Close,
-// Disconnect, or the loss of its connection. Err tells why.
+// Done returns a channel that is closed when the client has ended: by Close,
+// by Disconnect, or, with NoReconnect, by the loss of its connection. Err
+// tells why.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Err returns nil while the client runs, and then why it ended: ErrClosed
@@ -524,9 +474,10 @@ func (c *Client) Err() error {
 }
 
 // Close ends the client now, without DISCONNECT: the server publishes the
-// will, if any. Calls in progress return ErrClosed. Unacknowledged QoS 1/2
-// messages stay in the Store. Close waits for the client's goroutines to end
-// and may be called more than once.
+// will, if any. Calls in progress return ErrClosed; QoS 0 messages queued
+// while offline are dropped. Unacknowledged QoS 1/2 messages stay in the
+// Store. Close waits for the client's goroutines to end and may be called
+// more than once.
 func (c *Client) Close() error {
 	c.end(ErrClosed)
 	c.wg.Wait()
@@ -534,10 +485,10 @@ func (c *Client) Close() error {
 }
 
 // Disconnect ends the client gracefully: it waits until every QoS 1/2
-// message in flight has been acknowledged (or ctx ends), then sends
-// DISCONNECT and closes the connection, so the server discards the will.
-// It returns ctx's error when ctx ended before the drain was complete; the
-// client is closed either way.
+// message in flight has been acknowledged (or ctx ends), reconnecting if it
+// must, then sends DISCONNECT and closes the connection, so the server
+// discards the will. It returns ctx's error when ctx ended before the drain
+// was complete; the client is closed either way.
 func (c *Client) Disconnect(ctx context.Context) error {
 	err := c.sess.drain(ctx, c.done)
 	select {
@@ -546,7 +497,9 @@ func (c *Client) Disconnect(ctx context.Context) error {
 		return c.Err()
 	default:
 	}
-	c.w.sendLast(&wire.Disconnect{}) // MQTT-3.14.4-1: nothing after it
+	if cn := c.current(); cn != nil {
+		cn.w.sendLast(&wire.Disconnect{}) // MQTT-3.14.4-1: nothing after it
+	}
 	c.end(ErrClosed)
 	c.wg.Wait()
 	if err != nil {
@@ -555,164 +508,26 @@ func (c *Client) Disconnect(ctx context.Context) error {
 	return nil
 }
 
-// end closes the client with err, once.
+// end ends the client with err, once. The supervisor then closes the
+// connection and ends.
 func (c *Client) end(err error) {
 	c.closeOnce.Do(func() {
 		c.err = err
 		close(c.done)
-		c.w.close()
-		c.conn.Close() // MQTT-3.14.4-2
+		c.cancel()
+		if cn := c.cn.Load(); cn != nil {
+			cn.fail(ErrClosed)
+		}
 		if err != ErrClosed {
-			c.logInfo("connection ended", "error", err)
+			c.logInfo("client ended", "error", err)
 		}
 	})
-}
-
-// lost ends the client after the connection failed.
-func (c *Client) lost(cause error) {
-	select {
-	case <-c.done:
-		return // already ending; the cause is a consequence
-	default:
-	}
-	err := fmt.Errorf("%w: connection lost: %w", ErrClosed, cause)
-	var de *DisconnectError
-	if errors.As(cause, &de) {
-		err = fmt.Errorf("%w: %w", ErrClosed, cause)
-	}
-	c.end(err)
-	if c.opts.OnConnectionLost != nil {
-		c.opts.OnConnectionLost(err)
-	}
 }
 
 // closedErr is the error for calls that find the client ended.
 func (c *Client) closedErr() error {
 	<-c.done
 	return c.err
-}
-
-// readLoop reads packets until the connection ends. It never blocks on the
-// application: deliveries are queued for Subscription.Next.
-func (c *Client) readLoop() {
-	defer c.wg.Done()
-	for {
-		h, body, err := c.reader.Next()
-		if err != nil {
-			c.lost(err)
-			return
-		}
-		c.lastRecv.Store(time.Now().UnixNano())
-		if err := c.handle(h, body); err != nil {
-			c.protocolViolation(err)
-			return
-		}
-	}
-}
-
-// protocolViolation closes the connection after a bad packet from the server
-// (v311:MQTT-4.8.0-1), telling a v5 server why first.
-func (c *Client) protocolViolation(err error) {
-	if c.version == wire.V5 {
-		code := wire.ProtocolError
-		var we *wire.Error
-		if errors.As(err, &we) {
-			code = we.Code
-			if code == wire.TopicNameInvalid || code == wire.TopicFilterInvalid {
-				code = wire.ProtocolError
-			}
-		}
-		c.w.sendLast(&wire.Disconnect{ReasonCode: code})
-	}
-	c.lost(err)
-}
-
-// handle acts on one packet from the server.
-func (c *Client) handle(h wire.FixedHeader, body []byte) error {
-	if h.Type == wire.PUBLISH {
-		p := new(wire.Publish)
-		if err := p.Decode(h.Flags, body, c.version); err != nil {
-			return err
-		}
-		c.trace(false, p)
-		return c.receivePublish(p)
-	}
-	if len(body) == 2 && c.opts.OnPacketReceived == nil && c.log == nil {
-		// The common acknowledgement: an identifier and nothing else.
-		// Handled without decoding into a new packet.
-		id := uint16(body[0])<<8 | uint16(body[1])
-		if id != 0 {
-			switch h.Type {
-			case wire.PUBACK:
-				return c.sess.complete(id, wire.PUBLISH, 0, nil, nil)
-			case wire.PUBCOMP:
-				return c.sess.complete(id, wire.PUBREL, 0, nil, nil)
-			}
-		}
-	}
-	pkt, err := wire.Decode(h, body, c.version)
-	if err != nil {
-		return err
-	}
-	c.trace(false, pkt)
-	switch p := pkt.(type) {
-	case *wire.Puback:
-		return c.sess.complete(p.PacketID, wire.PUBLISH, p.ReasonCode, p.Properties, nil)
-	case *wire.Pubrec:
-		return c.receivePubrec(p)
-	case *wire.Pubcomp:
-		return c.sess.complete(p.PacketID, wire.PUBREL, p.ReasonCode, p.Properties, nil)
-	case *wire.Pubrel:
-		return c.receivePubrel(p)
-	case *wire.Suback:
-		return c.sess.complete(p.PacketID, wire.SUBSCRIBE, 0, p.Properties, p.ReasonCodes)
-	case *wire.Unsuback:
-		return c.sess.complete(p.PacketID, wire.UNSUBSCRIBE, 0, p.Properties, p.ReasonCodes)
-	case *wire.Pingresp:
-		c.pingSent.Store(0)
-		return nil
-	case *wire.Disconnect:
-		de := &DisconnectError{ReasonCode: p.ReasonCode}
-		if p.Properties != nil {
-			de.ReasonString = p.Properties.ReasonString
-			de.ServerReference = p.Properties.ServerReference
-		}
-		c.lost(de)
-		return nil
-	}
-	return fmt.Errorf("the server sent an unexpected %v", pkt.Type())
-}
-
-// keepAliveLoop sends PINGREQ when the connection has been quiet and ends the
-// connection when the server stays silent (MQTT-3.1.2-20).
-func (c *Client) keepAliveLoop() {
-	defer c.wg.Done()
-	ka := c.keepAlive
-	if ka <= 0 {
-		<-c.done
-		return
-	}
-	tick := time.NewTicker(ka / 4)
-	defer tick.Stop()
-	for {
-		select {
-		case <-c.done:
-			return
-		case t := <-tick.C:
-			now := t.UnixNano()
-			if ps := c.pingSent.Load(); ps != 0 {
-				if time.Duration(now-ps) >= ka/2 {
-					c.lost(fmt.Errorf("no PINGRESP within %v: the server or the network is gone", ka/2))
-					return
-				}
-				continue
-			}
-			if time.Duration(now-c.lastSent.Load()) >= ka || time.Duration(now-c.lastRecv.Load()) >= ka {
-				c.pingSent.Store(now)
-				c.w.sendNow(&wire.Pingreq{})
-			}
-		}
-	}
 }
 
 // trace reports a packet to the hooks and the logger.

@@ -17,6 +17,11 @@ var (
 	// calls that were waiting when it closed.
 	ErrClosed = errors.New("mqtt: client is closed")
 
+	// ErrNotConnected is returned by a QoS 0 Publish made while the client
+	// is reconnecting when DialOptions.OfflineQueue is negative; nothing
+	// was sent.
+	ErrNotConnected = errors.New("mqtt: not connected; the client is reconnecting")
+
 	// ErrPacketTooLarge is returned when a packet would exceed the maximum
 	// packet size the server accepts; nothing was sent.
 	ErrPacketTooLarge = errors.New("mqtt: packet is larger than the server accepts")

@@ -94,8 +94,40 @@ type DialOptions struct {
 	TLSConfig *tls.Config
 	// Store keeps unacknowledged QoS 1/2 messages. nil: in memory.
 	Store persist.Store
-	// Servers are more URLs, tried in order after the one given to Dial.
+	// Servers are more URLs, tried in order after the one given to Dial,
+	// at Dial and at every reconnection.
 	Servers []string
+
+	// NoReconnect turns automatic reconnection off: the loss of the
+	// connection ends the client. false: after a lost connection the
+	// client connects again, waiting between attempts, until it succeeds
+	// or is closed; calls made meanwhile wait (bounded by their ctx).
+	NoReconnect bool
+	// ReconnectDelay is the wait before the first reconnection attempt;
+	// it doubles after every failed attempt up to MaxReconnectDelay, and
+	// each wait is varied by up to ±20 % so that many clients cut off at
+	// once do not come back at once. 0: 1s and 30s.
+	ReconnectDelay    time.Duration
+	MaxReconnectDelay time.Duration
+	// ConnectTimeout bounds each connection attempt to one server, from
+	// dialing to CONNACK. 0: 30s.
+	ConnectTimeout time.Duration
+	// BeforeConnect, when set, is called before every attempt to connect
+	// to a server, at Dial and at every reconnection. It may change the
+	// URL and the credentials (a signed WebSocket URL, an expiring token)
+	// and may block, bounded by ctx. An error skips that server for this
+	// attempt.
+	BeforeConnect func(ctx context.Context, a *ConnectAttempt) error
+	// NoResubscribe keeps the client from subscribing again, after a
+	// reconnection to a server that kept no session for it, to the filters
+	// of its open Subscriptions. false: it does.
+	NoResubscribe bool
+	// OfflineQueue is how many QoS 0 messages Publish queues while the
+	// client is reconnecting; they are sent once it is connected, and
+	// dropped if the client is closed first. When the queue is full,
+	// Publish waits like QoS 1 and 2 do. 0: 1000; negative: none, a QoS 0
+	// Publish fails at once with ErrNotConnected while offline.
+	OfflineQueue int
 
 	// ReceiveMaximum is how many unacknowledged QoS 1/2 messages the
 	// server may send us at once (v5). 0: 1024.
@@ -126,11 +158,20 @@ type DialOptions struct {
 	// OnConnect is called after every successful CONNACK, with whether the
 	// server resumed a session.
 	OnConnect func(sessionPresent bool)
-	// OnConnectionLost is called when the connection ends unexpectedly.
+	// OnConnectionLost is called when the connection ends unexpectedly,
+	// with why.
 	OnConnectionLost func(err error)
+	// OnReconnecting is called before each reconnection attempt (the
+	// first is 1) with the wait before it and the error that ended the
+	// connection or the previous attempt.
+	OnReconnecting func(attempt int, delay time.Duration, lastErr error)
 	// OnPacketSent and OnPacketReceived see every packet (MQTT.js
 	// packetsend and packetreceive). They run on the client's goroutines
 	// and must return quickly; they must not keep the packet.
+	//
+	// The callbacks above run on the client's own goroutine; they must not
+	// wait for the client (a Publish from OnConnect would wait for itself
+	// after a reconnection): start a goroutine for that.
 	OnPacketSent     func(wire.Packet)
 	OnPacketReceived func(wire.Packet)
 }
@@ -150,5 +191,31 @@ func (o *DialOptions) withDefaults() DialOptions {
 	if c.Store == nil {
 		c.Store = persist.NewMemory()
 	}
+	if c.ReconnectDelay <= 0 {
+		c.ReconnectDelay = time.Second
+	}
+	if c.MaxReconnectDelay <= 0 {
+		c.MaxReconnectDelay = 30 * time.Second
+	}
+	c.MaxReconnectDelay = max(c.MaxReconnectDelay, c.ReconnectDelay)
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 30 * time.Second
+	}
+	if c.OfflineQueue == 0 {
+		c.OfflineQueue = 1000
+	}
 	return c
+}
+
+// ConnectAttempt is one attempt to connect to one server, as
+// DialOptions.BeforeConnect sees it and may change it.
+type ConnectAttempt struct {
+	// URL is the server, without user info: Username and Password hold
+	// it. A URL set by the hook may carry user info; it then wins.
+	URL      string
+	Username string
+	Password []byte
+	// Attempt is 0 at Dial, then counts the reconnection attempts since
+	// the connection was lost, from 1.
+	Attempt int
 }

@@ -38,7 +38,8 @@ import (
 // A v5 server's refusal (PUBACK or PUBREC with a reason code of 0x80 or more)
 // is a *ReasonError.
 func (c *Client) Publish(ctx context.Context, m Message) error {
-	p, err := c.newPublish(&m)
+	cn := c.cn.Load() // the latest connection's limits apply while offline
+	p, err := c.newPublish(cn, &m)
 	if err != nil {
 		return err
 	}
@@ -47,10 +48,7 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 	}
 	defer putPublish(p)
 	if p.QoS == 0 {
-		if err := c.w.send(ctx, p); err != nil {
-			return c.sendErr("publish", err)
-		}
-		return nil
+		return c.publishQoS0(ctx, p)
 	}
 
 	// Flow control: at most the server's Receive Maximum in flight
@@ -58,17 +56,16 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 	if err := c.sess.quota.Acquire(ctx, 1); err != nil {
 		return notSent("publish", err)
 	}
-	o, err := c.sess.begin(wire.PUBLISH, p.QoS, p.Topic) // MQTT-4.3.2-1, MQTT-4.3.3-1
+	o, err := c.sess.begin(wire.PUBLISH, p.QoS, p.Topic, true) // MQTT-4.3.2-1, MQTT-4.3.3-1
 	if err != nil {
-		c.sess.quota.Release(1)
+		c.sess.releaseQuota()
 		return err
 	}
-	o.quota = true
 	p.PacketID = o.id
 
 	// Into the Store before the first byte is sent.
 	buf := getBuf()
-	enc, err := p.Append((*buf)[:0], c.version)
+	enc, err := p.Append((*buf)[:0], cn.version)
 	if err == nil {
 		err = c.sess.store.Put(persist.Outgoing, o.id, enc)
 	}
@@ -78,14 +75,84 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 		c.sess.abort(o)
 		return fmt.Errorf("mqtt: publish not sent: storing the message: %w", err)
 	}
-	if err := c.w.send(ctx, p); err != nil {
-		c.sess.abort(o)
-		return c.sendErr("publish", err)
+	if err := c.transmit(ctx, o, p, "publish"); err != nil {
+		return err
 	}
 	return c.await(ctx, o, "publish")
 }
 
-// await waits for the acknowledgement of o after its packet was written.
+// publishQoS0 queues a QoS 0 PUBLISH on the connection, or while the client
+// is reconnecting, in the offline queue.
+func (c *Client) publishQoS0(ctx context.Context, p *wire.Publish) error {
+	for {
+		cn := c.current()
+		if cn == nil {
+			queued, err := c.queueOffline(ctx, p)
+			if queued || err != nil {
+				return err
+			}
+			continue // connected meanwhile
+		}
+		if err := cn.w.waitSpace(ctx); err != nil {
+			return notSent("publish", err)
+		}
+		err := cn.w.sendNow(p)
+		if err == nil {
+			return nil
+		}
+		if !errors.As(err, new(writerClosedError)) {
+			return notSent("publish", err)
+		}
+		select { // the connection is failing: wait until it has
+		case <-cn.dead:
+		case <-ctx.Done():
+			return notSent("publish", ctx.Err())
+		}
+	}
+}
+
+// queueOffline keeps p for the next connection. It reports false when the
+// client is connected after all, and waits, bounded by ctx, while the queue
+// is full.
+func (c *Client) queueOffline(ctx context.Context, p *wire.Publish) (bool, error) {
+	c.mu.Lock()
+	if c.current() != nil {
+		c.mu.Unlock()
+		return false, nil
+	}
+	if err := c.Err(); err != nil {
+		c.mu.Unlock()
+		return false, notSent("publish", err)
+	}
+	if c.opts.OfflineQueue < 0 {
+		c.mu.Unlock()
+		return false, notSent("publish", ErrNotConnected)
+	}
+	if len(c.offline) < c.opts.OfflineQueue {
+		b, err := p.Append(nil, c.cn.Load().version)
+		if err == nil {
+			c.offline = append(c.offline, b)
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return false, notSent("publish", err)
+		}
+		return true, nil
+	}
+	up := c.up
+	c.mu.Unlock()
+	select {
+	case <-up:
+		return false, nil
+	case <-ctx.Done():
+		return false, notSent("publish", ctx.Err())
+	case <-c.done:
+		return false, notSent("publish", c.err)
+	}
+}
+
+// await waits for the acknowledgement of o after its packet was queued. A
+// lost connection does not end the wait: the next one sends o again.
 func (c *Client) await(ctx context.Context, o *op, what string) error {
 	select {
 	case r := <-o.done:
@@ -102,49 +169,40 @@ func (c *Client) await(ctx context.Context, o *op, what string) error {
 	}
 }
 
-// sendErr turns a writer error into the caller's error: nothing was sent.
-func (c *Client) sendErr(what string, err error) error {
-	var wc writerClosedError
-	if errors.As(err, &wc) {
-		return notSent(what, c.closedErr())
-	}
-	return notSent(what, err)
-}
-
 // newPublish checks m against the protocol and the server's limits and builds
 // its PUBLISH. The packet comes from publishPool; on error it is returned there.
-func (c *Client) newPublish(m *Message) (*wire.Publish, error) {
+func (c *Client) newPublish(cn *connection, m *Message) (*wire.Publish, error) {
 	if err := wire.CheckTopicName(m.Topic); err != nil {
 		return nil, fmt.Errorf("mqtt: publish not sent: %w", err)
 	}
 	switch {
 	case m.QoS > QoS2:
 		return nil, fmt.Errorf("mqtt: publish not sent: QoS %d is not 0, 1 or 2", m.QoS)
-	case m.QoS > c.maxQoS:
-		return nil, fmt.Errorf("mqtt: publish not sent: the server accepts at most %v, not %v", c.maxQoS, m.QoS) // MQTT-3.2.2-11
-	case m.Retain && !c.retainAvailable:
+	case m.QoS > cn.maxQoS:
+		return nil, fmt.Errorf("mqtt: publish not sent: the server accepts at most %v, not %v", cn.maxQoS, m.QoS) // MQTT-3.2.2-11
+	case m.Retain && !cn.retainAvailable:
 		return nil, fmt.Errorf("mqtt: publish not sent: the server does not support retained messages") // MQTT-3.2.2-14
-	case c.version != wire.V5 && hasProps(m):
-		return nil, fmt.Errorf("mqtt: publish not sent: message properties need MQTT 5.0; the server speaks %v", c.version)
+	case cn.version != wire.V5 && hasProps(m):
+		return nil, fmt.Errorf("mqtt: publish not sent: message properties need MQTT 5.0; the server speaks %v", cn.version)
 	}
 	p := publishPool.Get().(*wire.Publish)
 	*p = wire.Publish{QoS: byte(m.QoS), Retain: m.Retain, Topic: m.Topic, Payload: m.Payload}
-	if c.version == wire.V5 {
+	if cn.version == wire.V5 {
 		p.Properties = messageProps(m)
 	}
-	if c.maxPacketSize > 0 {
+	if cn.maxPacketSize > 0 {
 		if p.QoS > 0 {
 			p.PacketID = 1 // counted in the size; replaced later
 		}
-		size, err := p.Size(c.version)
+		size, err := p.Size(cn.version)
 		p.PacketID = 0
 		switch {
 		case err != nil:
 			putPublish(p)
 			return nil, fmt.Errorf("mqtt: publish not sent: %w", err)
-		case size > c.maxPacketSize:
+		case size > cn.maxPacketSize:
 			putPublish(p)
-			return nil, fmt.Errorf("%w: PUBLISH of %d bytes, the server's limit is %d (MQTT-3.2.2-15)", ErrPacketTooLarge, size, c.maxPacketSize)
+			return nil, fmt.Errorf("%w: PUBLISH of %d bytes, the server's limit is %d (MQTT-3.2.2-15)", ErrPacketTooLarge, size, cn.maxPacketSize)
 		}
 	}
 	return p, nil
@@ -175,13 +233,13 @@ func messageProps(m *Message) *wire.Properties {
 }
 
 // receivePubrec handles the server's PUBREC for our QoS 2 PUBLISH.
-func (c *Client) receivePubrec(p *wire.Pubrec) error {
+func (c *Client) receivePubrec(cn *connection, p *wire.Pubrec) error {
 	if p.ReasonCode.IsError() {
 		// A refusal ends the flow: no PUBREL (MQTT-4.4.0-2).
 		return c.sess.complete(p.PacketID, wire.PUBLISH, p.ReasonCode, p.Properties, nil)
 	}
 	rel := &wire.Pubrel{PacketID: p.PacketID} // MQTT-4.3.3-4
-	enc, err := rel.Append(nil, c.version)
+	enc, err := rel.Append(nil, cn.version)
 	if err != nil {
 		return err
 	}
@@ -193,11 +251,11 @@ func (c *Client) receivePubrec(p *wire.Pubrec) error {
 		// PUBREC for an identifier we have no QoS 2 message for: tell
 		// the server, which then ends its side of the flow.
 		rel.ReasonCode = wire.PacketIdentifierNotFound
-		if c.version != wire.V5 {
+		if cn.version != wire.V5 {
 			rel.ReasonCode = wire.Success
 		}
 	}
-	c.w.sendNow(rel)
+	cn.w.sendNow(rel)
 	return nil
 }
 
@@ -205,7 +263,7 @@ func (c *Client) receivePubrec(p *wire.Pubrec) error {
 // new QoS 2 messages are routed to the subscriptions; they are acknowledged
 // when Next hands them out. A QoS 2 message whose identifier is still waiting
 // for PUBREL is a resend: it is not delivered again (MQTT-4.3.3-10).
-func (c *Client) receivePublish(p *wire.Publish) error {
+func (c *Client) receivePublish(cn *connection, p *wire.Publish) error {
 	if p.Properties != nil && p.Properties.TopicAlias != 0 {
 		if err := c.router.resolveAlias(p); err != nil {
 			return err
@@ -218,7 +276,7 @@ func (c *Client) receivePublish(p *wire.Publish) error {
 			state, dup := c.router.qos2Seen(p.PacketID)
 			if dup {
 				if state == qos2Acked {
-					c.w.sendNow(&wire.Pubrec{PacketID: p.PacketID}) // MQTT-4.3.3-10
+					cn.w.sendNow(&wire.Pubrec{PacketID: p.PacketID}) // MQTT-4.3.3-10
 				}
 				return nil
 			}
@@ -232,26 +290,40 @@ func (c *Client) receivePublish(p *wire.Publish) error {
 // that the application has received (MQTT-4.3.2-4, MQTT-4.3.3-8). QoS 2
 // state is stored before PUBREC goes out, so the message is not delivered
 // twice even across a restart.
+//
+// While the client is reconnecting the acknowledgement is not sent: the
+// server sends the message again on the next connection, a QoS 1 message is
+// delivered again, and a QoS 2 message is answered with PUBREC without
+// being delivered again. A message from a session the server has since
+// forgotten is not acknowledged at all.
 func (c *Client) acknowledge(in *inbound) {
+	if !c.router.current(in) {
+		return
+	}
+	cn := c.current()
 	if in.qos == 1 {
-		c.w.sendNow(&wire.Puback{PacketID: in.id})
+		if cn != nil {
+			cn.w.sendNow(&wire.Puback{PacketID: in.id})
+		}
 		return
 	}
 	if err := c.sess.store.Put(persist.Incoming, in.id, nil); err != nil {
 		c.logInfo("storing incoming QoS 2 state failed", "id", in.id, "error", err)
 	}
 	c.router.qos2Acked(in.id)
-	c.w.sendNow(&wire.Pubrec{PacketID: in.id})
+	if cn != nil {
+		cn.w.sendNow(&wire.Pubrec{PacketID: in.id})
+	}
 }
 
 // receivePubrel completes an incoming QoS 2 flow: the identifier is free
 // again and PUBCOMP goes out (MQTT-4.3.3-11, MQTT-4.3.3-12).
-func (c *Client) receivePubrel(p *wire.Pubrel) error {
+func (c *Client) receivePubrel(cn *connection, p *wire.Pubrel) error {
 	c.router.qos2Released(p.PacketID)
 	if err := c.sess.store.Delete(persist.Incoming, p.PacketID); err != nil {
 		return fmt.Errorf("mqtt: removing incoming QoS 2 state %d: %w", p.PacketID, err)
 	}
-	c.w.sendNow(&wire.Pubcomp{PacketID: p.PacketID})
+	cn.w.sendNow(&wire.Pubcomp{PacketID: p.PacketID})
 	return nil
 }
 

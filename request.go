@@ -10,7 +10,6 @@ import (
 // requester routes responses to Request calls by correlation data.
 type requester struct {
 	topic   string
-	err     error
 	mu      sync.Mutex
 	waiting map[string]chan Message
 }
@@ -21,12 +20,12 @@ type requester struct {
 // has one; the responder publishes its answer to ResponseTopic with the same
 // CorrelationData. Request needs MQTT 5.0.
 func (c *Client) Request(ctx context.Context, m Message) (Message, error) {
-	if c.version != 5 {
-		return Message{}, fmt.Errorf("mqtt: request needs MQTT 5.0; the server speaks %v", c.version)
+	if v := c.Version(); v != V5 {
+		return Message{}, fmt.Errorf("mqtt: request needs MQTT 5.0; the server speaks %v", v)
 	}
-	r := c.requester(ctx)
-	if r.err != nil {
-		return Message{}, r.err
+	r, err := c.requester(ctx)
+	if err != nil {
+		return Message{}, err
 	}
 	if m.CorrelationData == nil {
 		m.CorrelationData = []byte(randomHex(12))
@@ -60,40 +59,43 @@ func (c *Client) Request(ctx context.Context, m Message) (Message, error) {
 }
 
 // requester subscribes to the response topic on first use and starts the
-// goroutine that hands responses to their requests.
-func (c *Client) requester(ctx context.Context) *requester {
-	c.reqOnce.Do(func() {
-		r := &requester{waiting: make(map[string]chan Message)}
-		c.req = r
-		prefix := c.responseInfo
-		if prefix == "" {
-			prefix = "culex/response"
-		}
-		r.topic = prefix + "/" + c.clientID + "/" + randomHex(6)
-		sub, err := c.Subscribe(ctx, Filter{Topic: r.topic, QoS: QoS1})
-		if err != nil {
-			r.err = fmt.Errorf("mqtt: request: subscribing to the response topic: %w", err)
-			return
-		}
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			for {
-				m, err := sub.Next(context.Background())
-				if err != nil {
-					return
-				}
-				r.mu.Lock()
-				ch := r.waiting[string(m.CorrelationData)]
-				r.mu.Unlock()
-				if ch != nil {
-					select {
-					case ch <- m:
-					default:
-					}
+// goroutine that hands responses to their requests. When subscribing fails
+// (ctx ended, say), the next Request tries again.
+func (c *Client) requester(ctx context.Context) (*requester, error) {
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
+	if c.req != nil {
+		return c.req, nil
+	}
+	r := &requester{waiting: make(map[string]chan Message)}
+	prefix := c.cn.Load().responseInfo
+	if prefix == "" {
+		prefix = "culex/response"
+	}
+	r.topic = prefix + "/" + c.ClientID() + "/" + randomHex(6)
+	sub, err := c.Subscribe(ctx, Filter{Topic: r.topic, QoS: QoS1})
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: request: subscribing to the response topic: %w", err)
+	}
+	c.req = r
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			m, err := sub.Next(context.Background())
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			ch := r.waiting[string(m.CorrelationData)]
+			r.mu.Unlock()
+			if ch != nil {
+				select {
+				case ch <- m:
+				default:
 				}
 			}
-		}()
-	})
-	return c.req
+		}
+	}()
+	return r, nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 
@@ -14,10 +16,21 @@ import (
 
 // session is the one owner of the client's side of the MQTT session: packet
 // identifiers, the table of operations awaiting acknowledgement, the quota of
-// QoS 1/2 messages the server lets us have in flight, and the Store.
+// QoS 1/2 messages the server lets us have in flight, and the Store. It
+// outlives connections: what one connection left unacknowledged, the next
+// sends again (resume).
 type session struct {
 	store persist.Store
-	quota *semaphore.Weighted // the server's Receive Maximum (MQTT-4.9.0-1)
+
+	// quota holds one unit per QoS 1/2 PUBLISH in flight (MQTT-4.9.0-1).
+	// Its size is fixed, so the server's Receive Maximum, which may differ
+	// from one connection to the next, is enforced by units the session
+	// keeps for itself: reserved, and debt more that it takes back as
+	// messages complete when the maximum shrank below what is in flight.
+	quota    *semaphore.Weighted
+	quotaMu  sync.Mutex // serializes setReceiveMax
+	reserved int64
+	debt     atomic.Int64
 
 	mu      sync.Mutex
 	nextID  uint16
@@ -26,15 +39,52 @@ type session struct {
 	drained chan struct{}  // closed when ops becomes empty; made by drain
 }
 
+// quotaSize is the largest Receive Maximum there is.
+const quotaSize = 65535
+
 // op is one operation awaiting its acknowledgement.
 type op struct {
 	id    uint16
 	kind  wire.Type // PUBLISH (QoS 1 or 2), PUBREL (QoS 2 after PUBREC), SUBSCRIBE, UNSUBSCRIBE
 	qos   byte
-	topic string      // for errors
-	quota bool        // holds a unit of quota
-	done  chan result // receives exactly one result; capacity 1
+	topic string       // for errors
+	quota bool         // holds a unit of quota
+	pkt   wire.Packet  // SUBSCRIBE and UNSUBSCRIBE: sent again on a new connection
+	then  func(result) // when set, receives the result instead of done
+	done  chan result  // receives exactly one result; capacity 1
+
+	// sent is the gen of the last connection the packet was queued on, or
+	// one of the values below. Whoever moves it to a connection's gen
+	// (claim) sends the packet there: the caller on the connection it
+	// found, or resume on a new one; never both, never twice.
+	sent atomic.Uint64
 }
+
+// Values of op.sent below any connection's gen.
+const (
+	sentNever   = 0 // not queued on any connection yet
+	sentAborted = 1 // its caller gave up before it was sent; never send it
+	sentEarlier = 2 // found in the Store: an earlier process may have sent it
+	firstGen    = 3
+)
+
+// claim moves o to connection gen. It reports whether the caller should
+// send o there, and where o stood before.
+func (o *op) claim(gen uint64) (prev uint64, mine bool) {
+	for {
+		prev = o.sent.Load()
+		if prev == gen || prev == sentAborted {
+			return prev, false
+		}
+		if o.sent.CompareAndSwap(prev, gen) {
+			return prev, true
+		}
+	}
+}
+
+// giveUp marks o as never to be sent, if it has not been queued on a
+// connection yet, and reports whether it did.
+func (o *op) giveUp() bool { return o.sent.CompareAndSwap(sentNever, sentAborted) }
 
 type result struct {
 	code   ReasonCode
@@ -43,23 +93,90 @@ type result struct {
 	err    error
 }
 
-func newSession(store persist.Store, receiveMax int) *session {
+func newSession(store persist.Store) *session {
 	return &session{
 		store:  store,
-		quota:  semaphore.NewWeighted(int64(receiveMax)),
+		quota:  semaphore.NewWeighted(quotaSize),
 		nextID: 1,
 		ops:    make(map[uint16]*op),
+	}
+}
+
+// setReceiveMax sizes the quota to a new connection's Receive Maximum.
+func (s *session) setReceiveMax(n int) {
+	s.quotaMu.Lock()
+	defer s.quotaMu.Unlock()
+	want := int64(quotaSize - n)
+	held := s.reserved - s.debt.Swap(0) // units the session holds now
+	if want <= held {
+		s.quota.Release(held - want)
+		s.reserved = want
+		return
+	}
+	if need := want - held; !s.quota.TryAcquire(need) {
+		// Messages in flight hold the units: take what is free now and
+		// the rest as they complete.
+		for need > 0 && s.quota.TryAcquire(1) {
+			need--
+		}
+		s.debt.Add(need)
+	}
+	s.reserved = want
+}
+
+// releaseQuota gives back a unit of quota, or keeps it to pay the debt.
+func (s *session) releaseQuota() {
+	for {
+		d := s.debt.Load()
+		if d <= 0 {
+			s.quota.Release(1)
+			return
+		}
+		if s.debt.CompareAndSwap(d, d-1) {
+			return
+		}
 	}
 }
 
 // errNoPacketID means all 65535 identifiers are in use.
 var errNoPacketID = errors.New("mqtt: all 65535 packet identifiers are in use; wait for acknowledgements")
 
-// begin registers a new operation under a free packet identifier: never 0,
-// never one in use (MQTT-2.2.1-3), wrapping after 65535.
-func (s *session) begin(kind wire.Type, qos byte, topic string) (*op, error) {
+// begin registers a new PUBLISH operation under a free packet identifier.
+// quota says whether the caller holds a unit of quota for it.
+func (s *session) begin(kind wire.Type, qos byte, topic string, quota bool) (*op, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	o, err := s.newOpLocked()
+	if err != nil {
+		return nil, err
+	}
+	o.kind, o.qos, o.topic, o.quota = kind, qos, topic, quota
+	return o, nil
+}
+
+// beginRequest registers a SUBSCRIBE or UNSUBSCRIBE, setting its packet
+// identifier. A new connection sends pkt again while it is unanswered.
+// then, when set, receives the result instead of the op's channel.
+func (s *session) beginRequest(pkt wire.Packet, topic string, then func(result)) (*op, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.newOpLocked()
+	if err != nil {
+		return nil, err
+	}
+	switch p := pkt.(type) {
+	case *wire.Subscribe:
+		p.PacketID = o.id
+	case *wire.Unsubscribe:
+		p.PacketID = o.id
+	}
+	o.kind, o.topic, o.pkt, o.then = pkt.Type(), topic, pkt, then
+	return o, nil
+}
+
+// newOpLocked takes a free packet identifier, never 0, never one in use
+// (MQTT-2.2.1-3), wrapping after 65535, and registers an op under it.
+func (s *session) newOpLocked() (*op, error) {
 	if len(s.ops) >= 65535 {
 		return nil, errNoPacketID
 	}
@@ -80,7 +197,8 @@ func (s *session) begin(kind wire.Type, qos byte, topic string) (*op, error) {
 	} else {
 		o = &op{done: make(chan result, 1)}
 	}
-	o.id, o.kind, o.qos, o.topic, o.quota = id, kind, qos, topic, false
+	o.id, o.qos, o.quota, o.pkt, o.then = id, 0, false, nil, nil
+	o.sent.Store(sentNever)
 	s.ops[id] = o
 	return o, nil
 }
@@ -108,7 +226,7 @@ func (s *session) abort(o *op) {
 		s.store.Delete(persist.Outgoing, o.id)
 	}
 	if o.quota {
-		s.quota.Release(1)
+		s.releaseQuota()
 	}
 }
 
@@ -141,11 +259,15 @@ func (s *session) complete(id uint16, want wire.Type, code ReasonCode, props *wi
 		}
 	}
 	if o.quota {
-		s.quota.Release(1)
+		s.releaseQuota()
 	}
 	r := result{code: code, codes: codes}
 	if props != nil {
 		r.reason = props.ReasonString
+	}
+	if o.then != nil {
+		o.then(r)
+		return nil
 	}
 	o.done <- r
 	return nil
@@ -192,46 +314,102 @@ func (s *session) drain(ctx context.Context, done <-chan struct{}) error {
 	}
 }
 
-// resume takes up the messages an earlier connection left in the Store
-// (this process's or, with a durable Store, an earlier one's). When the
-// server kept the session, each is sent again as it stood: a PUBLISH with
-// DUP set, or the PUBREL of a QoS 2 flow past PUBREC, in their original
-// order and with their original identifiers (MQTT-4.4.0-1, MQTT-4.6.0-1,
-// MQTT-3.3.1-1). When it did not, each PUBLISH is sent afresh and PUBRELs
-// are dropped: the server that acknowledged them with PUBREC has forgotten
-// them, and the message has reached it.
-func (c *Client) resume(sessionPresent bool) error {
-	s := c.sess
+// load adopts the messages an earlier process left in the Store, before the
+// first connection; resume then sends them like this process's own.
+func (s *session) load() error {
 	entries, err := s.store.Load(persist.Outgoing)
 	if err != nil {
 		return fmt.Errorf("mqtt: loading unacknowledged messages from the store: %w", err)
 	}
 	for _, e := range entries {
-		pkt, err := parseStored(e.Data, c.version)
+		pkt, err := parseStored(e.Data, wire.V5)
 		if err != nil {
 			return fmt.Errorf("mqtt: message %d in the store: %w", e.ID, err)
 		}
-		var o *op
 		switch p := pkt.(type) {
 		case *wire.Publish:
-			p.PacketID = e.ID
-			p.Dup = sessionPresent
-			o = s.adopt(e.ID, wire.PUBLISH, p.QoS, p.Topic)
+			s.adopt(e.ID, wire.PUBLISH, p.QoS, p.Topic)
 		case *wire.Pubrel:
-			if !sessionPresent {
-				if err := s.store.Delete(persist.Outgoing, e.ID); err != nil {
-					return err
-				}
-				continue
-			}
-			o = s.adopt(e.ID, wire.PUBREL, 2, "")
+			s.adopt(e.ID, wire.PUBREL, 2, "")
 		default:
 			return fmt.Errorf("mqtt: message %d in the store is a %v, not a PUBLISH or PUBREL", e.ID, pkt.Type())
 		}
-		// Resent messages count against the server's quota; they may
-		// exceed it only when the quota shrank since they were sent.
-		o.quota = s.quota.TryAcquire(1)
-		if err := c.w.sendNow(pkt); err != nil {
+	}
+	return nil
+}
+
+// resume sends on a new connection what earlier connections left
+// unacknowledged, before any new call can use it: first SUBSCRIBE and
+// UNSUBSCRIBE packets still waiting for their acknowledgement, then the
+// QoS 1/2 messages of the Store in their original order.
+//
+// When the server kept the session, each message is sent again as it stood:
+// a PUBLISH with DUP set, or the PUBREL of a QoS 2 flow past PUBREC, with
+// its original identifier (MQTT-4.4.0-1, MQTT-4.6.0-1, MQTT-3.3.1-1). When
+// it did not, each PUBLISH is sent afresh, and a QoS 2 flow past PUBREC is
+// complete: the server that acknowledged it with PUBREC had the message,
+// and has forgotten the flow.
+func (c *Client) resume(cn *connection, sessionPresent bool) error {
+	s := c.sess
+	s.mu.Lock()
+	var pending []*op
+	for _, o := range s.ops {
+		if o.pkt != nil {
+			pending = append(pending, o)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(pending, func(a, b *op) int { return int(a.id) - int(b.id) })
+	for _, o := range pending {
+		if _, mine := o.claim(cn.gen); mine {
+			cn.w.sendNow(o.pkt)
+		}
+	}
+
+	entries, err := s.store.Load(persist.Outgoing)
+	if err != nil {
+		return fmt.Errorf("mqtt: loading unacknowledged messages from the store: %w", err)
+	}
+	for _, e := range entries {
+		s.mu.Lock()
+		o := s.ops[e.ID]
+		if o == nil || (o.kind != wire.PUBLISH && o.kind != wire.PUBREL) {
+			s.mu.Unlock() // being removed
+			continue
+		}
+		kind := o.kind
+		if kind == wire.PUBREL && !sessionPresent {
+			s.mu.Unlock()
+			if err := s.complete(e.ID, wire.PUBREL, wire.Success, nil, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		prev, mine := o.claim(cn.gen)
+		if mine && !o.quota {
+			// Resent messages count against the server's quota; they
+			// may exceed it only when it shrank since they were sent.
+			o.quota = s.quota.TryAcquire(1)
+		}
+		s.mu.Unlock()
+		if !mine {
+			continue
+		}
+		var pkt wire.Packet = &wire.Pubrel{PacketID: e.ID}
+		if kind == wire.PUBLISH {
+			p, err := parseStored(e.Data, cn.version)
+			if err != nil {
+				return fmt.Errorf("mqtt: message %d in the store: %w", e.ID, err)
+			}
+			pub, ok := p.(*wire.Publish)
+			if !ok {
+				return fmt.Errorf("mqtt: message %d in the store is a %v, not a PUBLISH", e.ID, p.Type())
+			}
+			pub.PacketID = e.ID
+			pub.Dup = sessionPresent && prev != sentNever
+			pkt = pub
+		}
+		if err := cn.w.sendNow(pkt); err != nil {
 			return err
 		}
 	}
@@ -261,10 +439,11 @@ func parseStored(b []byte, v wire.Version) (wire.Packet, error) {
 }
 
 // adopt registers an operation found in the Store; nobody waits for it.
-func (s *session) adopt(id uint16, kind wire.Type, qos byte, topic string) *op {
+func (s *session) adopt(id uint16, kind wire.Type, qos byte, topic string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := &op{id: id, kind: kind, qos: qos, topic: topic, done: make(chan result, 1)}
+	o.sent.Store(sentEarlier)
 	s.ops[id] = o
 	if id >= s.nextID {
 		s.nextID = id + 1
@@ -272,5 +451,4 @@ func (s *session) adopt(id uint16, kind wire.Type, qos byte, topic string) *op {
 			s.nextID = 1
 		}
 	}
-	return o
 }

@@ -33,8 +33,10 @@ const maxQueuedQoS0 = 1 << 16
 // out in the order they arrived. It is safe for concurrent use.
 type Subscription struct {
 	c       *Client
-	id      int // v5 subscription identifier, 0 when not used
-	filters []Filter
+	id      int      // v5 subscription identifier, 0 when not used
+	asked   []Filter // as subscribed, for subscribing again
+	filters []Filter // with the granted QoS; guarded by the router's mu
+	granted bool     // SUBACK arrived; guarded by the router's mu
 
 	mu      sync.Mutex
 	queue   []delivery
@@ -56,6 +58,7 @@ type delivery struct {
 type inbound struct {
 	id      uint16
 	qos     byte
+	session int  // the router's session count when it arrived
 	pending int  // deliveries not yet handed out
 	ready   bool // every delivery handed out
 }
@@ -68,43 +71,39 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 	if len(filters) == 0 {
 		return nil, errors.New("mqtt: subscribe needs at least one filter") // MQTT-3.8.3-2
 	}
-	pkt := &wire.Subscribe{Filters: make([]wire.Filter, len(filters))}
-	for i, f := range filters {
+	cn := c.cn.Load() // the latest connection's limits apply while offline
+	for _, f := range filters {
 		if err := wire.CheckTopicFilter(f.Topic); err != nil {
 			return nil, fmt.Errorf("mqtt: subscribe not sent: %w", err)
 		}
 		switch {
 		case f.QoS > QoS2:
 			return nil, fmt.Errorf("mqtt: subscribe not sent: filter %q asks for QoS %d", f.Topic, f.QoS)
-		case !c.wildcards && strings.ContainsAny(f.Topic, "+#"):
+		case !cn.wildcards && strings.ContainsAny(f.Topic, "+#"):
 			return nil, fmt.Errorf("mqtt: subscribe not sent: the server does not support wildcard subscriptions like %q", f.Topic)
-		case !c.shared && wire.IsShared(f.Topic):
+		case !cn.shared && wire.IsShared(f.Topic):
 			return nil, fmt.Errorf("mqtt: subscribe not sent: the server does not support shared subscriptions like %q", f.Topic)
 		case f.NoLocal && wire.IsShared(f.Topic):
 			return nil, fmt.Errorf("mqtt: subscribe not sent: no local is not allowed on shared subscription %q", f.Topic) // MQTT-3.8.3-4
 		}
-		pkt.Filters[i] = wire.Filter{Topic: f.Topic, QoS: byte(f.QoS), NoLocal: f.NoLocal,
-			RetainAsPublished: f.RetainAsPublished, RetainHandling: f.RetainHandling}
 	}
-	s := &Subscription{c: c, filters: slices.Clone(filters), notify: make(chan struct{}, 1)}
-	if c.subIDs {
+	s := &Subscription{c: c, asked: slices.Clone(filters), filters: slices.Clone(filters), notify: make(chan struct{}, 1)}
+	if cn.subIDs {
 		s.id = c.router.newSubID()
-		pkt.Properties = &wire.Properties{SubscriptionIDs: []int{s.id}}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, notSent("subscribe", err)
 	}
-	o, err := c.sess.begin(wire.SUBSCRIBE, 0, filters[0].Topic)
+	pkt := s.subscribePacket(cn.subIDs)
+	o, err := c.sess.beginRequest(pkt, filters[0].Topic, nil)
 	if err != nil {
 		return nil, err
 	}
-	pkt.PacketID = o.id
 	// Registered before SUBACK: retained messages may arrive first.
 	c.router.add(s)
-	if err := c.w.send(ctx, pkt); err != nil {
+	if err := c.transmit(ctx, o, pkt, "subscribe"); err != nil {
 		c.router.remove(s)
-		c.sess.abort(o)
-		return nil, c.sendErr("subscribe", err)
+		return nil, err
 	}
 	r, err := c.wait(ctx, o, "subscribe")
 	if err != nil {
@@ -126,6 +125,7 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 	}
 	c.router.mu.Lock()
 	s.filters = withGranted
+	s.granted = first == nil
 	c.router.mu.Unlock()
 	if first != nil {
 		c.router.remove(s)
@@ -137,7 +137,22 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 	return s, nil
 }
 
-// wait waits for the acknowledgement of a SUBSCRIBE or UNSUBSCRIBE.
+// subscribePacket is the SUBSCRIBE for s's filters as asked, with its
+// subscription identifier where the server has them.
+func (s *Subscription) subscribePacket(subIDs bool) *wire.Subscribe {
+	pkt := &wire.Subscribe{Filters: make([]wire.Filter, len(s.asked))}
+	for i, f := range s.asked {
+		pkt.Filters[i] = wire.Filter{Topic: f.Topic, QoS: byte(f.QoS), NoLocal: f.NoLocal,
+			RetainAsPublished: f.RetainAsPublished, RetainHandling: f.RetainHandling}
+	}
+	if subIDs && s.id != 0 {
+		pkt.Properties = &wire.Properties{SubscriptionIDs: []int{s.id}}
+	}
+	return pkt
+}
+
+// wait waits for the acknowledgement of a SUBSCRIBE or UNSUBSCRIBE. A lost
+// connection does not end the wait: the next one sends the packet again.
 func (c *Client) wait(ctx context.Context, o *op, what string) (result, error) {
 	select {
 	case r := <-o.done:
@@ -164,13 +179,13 @@ func (c *Client) Unsubscribe(ctx context.Context, topics ...string) error {
 	if err := ctx.Err(); err != nil {
 		return notSent("unsubscribe", err)
 	}
-	o, err := c.sess.begin(wire.UNSUBSCRIBE, 0, topics[0])
+	pkt := &wire.Unsubscribe{Topics: topics}
+	o, err := c.sess.beginRequest(pkt, topics[0], nil)
 	if err != nil {
 		return err
 	}
-	if err := c.w.send(ctx, &wire.Unsubscribe{PacketID: o.id, Topics: topics}); err != nil {
-		c.sess.abort(o)
-		return c.sendErr("unsubscribe", err)
+	if err := c.transmit(ctx, o, pkt, "unsubscribe"); err != nil {
+		return err
 	}
 	r, err := c.wait(ctx, o, "unsubscribe")
 	c.router.dropFilters(topics)
@@ -308,6 +323,7 @@ type router struct {
 	c *Client
 
 	mu      sync.Mutex
+	session int // counts the sessions the server started for us
 	subs    []*Subscription
 	nextSub int
 	held    []delivery        // messages that matched no subscription yet
@@ -326,6 +342,44 @@ func (r *router) init(c *Client) {
 			r.qos2[e.ID] = qos2Acked
 		}
 	}
+}
+
+// newSession forgets what belonged to a session the server no longer has:
+// incoming QoS 2 identifiers, and the acknowledgements still due for
+// messages of that session (see acknowledge).
+func (r *router) newSession() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.session++
+	clear(r.qos2)
+}
+
+// newConnection forgets the topic aliases of the last connection: they
+// hold for one connection only (MQTT-3.3.2-7).
+func (r *router) newConnection() {
+	r.mu.Lock()
+	r.aliases = nil
+	r.mu.Unlock()
+}
+
+// current reports whether in belongs to the server's current session.
+func (r *router) current(in *inbound) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return in.session == r.session
+}
+
+// granted returns the subscriptions whose SUBACK has arrived.
+func (r *router) granted() []*Subscription {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var subs []*Subscription
+	for _, s := range r.subs {
+		if s.granted {
+			subs = append(subs, s)
+		}
+	}
+	return subs
 }
 
 func (r *router) newSubID() int {
@@ -409,6 +463,7 @@ func (r *router) route(p *wire.Publish, in *inbound) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if in != nil {
+		in.session = r.session
 		r.acks = append(r.acks, in)
 	}
 	d := delivery{msg: m, in: in}

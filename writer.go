@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"context"
-	"net"
 	"sync"
 	"time"
 
@@ -18,9 +17,7 @@ const maxBuffered = 1 << 20
 // one system call. Packets that become ready together leave together, and no
 // sender ever waits for the network while holding the lock.
 type writer struct {
-	conn net.Conn
-	v    wire.Version
-	c    *Client
+	cn *connection
 
 	mu       sync.Mutex
 	buf      []byte        // encoded packets waiting to be written
@@ -31,11 +28,9 @@ type writer struct {
 	finished chan struct{} // closed when the loop has ended
 }
 
-func newWriter(conn net.Conn, v wire.Version, c *Client) *writer {
+func newWriter(cn *connection) *writer {
 	return &writer{
-		conn:     conn,
-		v:        v,
-		c:        c,
+		cn:       cn,
 		buf:      make([]byte, 0, 512), // grows with the traffic
 		kick:     make(chan struct{}, 1),
 		finished: make(chan struct{}),
@@ -47,10 +42,11 @@ type writerClosedError struct{}
 
 func (writerClosedError) Error() string { return "the connection is closed" }
 
-// send encodes p into the buffer, waiting (bounded by ctx) while the buffer is
-// full. Once send returns nil the packet will be written unless the
-// connection fails: it can no longer be taken back.
-func (w *writer) send(ctx context.Context, p wire.Packet) error {
+// waitSpace waits, bounded by ctx, while the buffer is full. Senders that
+// can wait (Publish, Subscribe) call it before sendNow, so that a slow
+// network holds the application back instead of growing the buffer. It
+// returns nil when the writer is closed: sendNow then says so.
+func (w *writer) waitSpace(ctx context.Context) error {
 	w.mu.Lock()
 	for len(w.buf) >= maxBuffered && !w.closed {
 		if w.space == nil {
@@ -65,12 +61,14 @@ func (w *writer) send(ctx context.Context, p wire.Packet) error {
 		}
 		w.mu.Lock()
 	}
-	return w.appendLocked(p)
+	w.mu.Unlock()
+	return nil
 }
 
-// sendNow encodes p into the buffer without waiting for space: for
-// acknowledgements and pings, which the reading goroutine and the keep-alive
-// loop send and which must never wait on the application.
+// sendNow encodes p into the buffer without waiting for space (acks and
+// pings, which the reading goroutine and the keep-alive loop send, must
+// never wait on the application). Once it returns nil the packet will be
+// written unless the connection fails: it can no longer be taken back.
 func (w *writer) sendNow(p wire.Packet) error {
 	w.mu.Lock()
 	return w.appendLocked(p)
@@ -82,14 +80,14 @@ func (w *writer) appendLocked(p wire.Packet) error {
 		w.mu.Unlock()
 		return writerClosedError{}
 	}
-	b, err := p.Append(w.buf, w.v)
+	b, err := p.Append(w.buf, w.cn.version)
 	if err != nil {
 		w.mu.Unlock()
 		return err
 	}
 	w.buf = b
 	w.mu.Unlock()
-	w.c.trace(true, p)
+	w.cn.c.trace(true, p)
 	select {
 	case w.kick <- struct{}{}:
 	default:
@@ -105,10 +103,10 @@ func (w *writer) sendLast(p wire.Packet) {
 		w.mu.Unlock()
 		return
 	}
-	b, err := p.Append(w.buf, w.v)
+	b, err := p.Append(w.buf, w.cn.version)
 	if err == nil {
 		w.buf = b
-		w.c.trace(true, p)
+		w.cn.c.trace(true, p)
 	}
 	w.closed = true
 	w.mu.Unlock()
@@ -150,13 +148,13 @@ func (w *writer) loop(wg *sync.WaitGroup) {
 		}
 		w.mu.Unlock()
 		if len(out) > 0 {
-			_, err := w.conn.Write(out)
-			w.c.lastSent.Store(time.Now().UnixNano())
+			_, err := w.cn.conn.Write(out)
+			w.cn.lastSent.Store(time.Now().UnixNano())
 			if err != nil {
 				w.mu.Lock()
 				w.closed = true
 				w.mu.Unlock()
-				w.c.lost(err)
+				w.cn.fail(err)
 				return
 			}
 		}

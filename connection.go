@@ -1,0 +1,256 @@
+package mqtt
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/culex-mqtt/mqtt/wire"
+)
+
+// connection is one network connection to a server: its reading, writing
+// and keep-alive goroutines, and what the server's CONNACK allowed on it. A
+// Client outlives its connections; when one fails, the client's supervisor
+// dials the next (reconnect.go).
+type connection struct {
+	c       *Client
+	gen     uint64 // numbers the client's connections; see op.sent
+	server  string // the URL that accepted it, without user info
+	version wire.Version
+	conn    net.Conn
+	reader  *wire.Reader
+	w       *writer
+	limits
+
+	lastSent, lastRecv atomic.Int64 // UnixNano
+	pingSent           atomic.Int64 // UnixNano of an unanswered PINGREQ, 0 if none
+
+	failed   atomic.Bool   // set by fail, before dead is closed
+	dead     chan struct{} // closed when the connection has failed or was closed
+	failOnce sync.Once
+	cause    error // why it failed; set before dead is closed
+	wg       sync.WaitGroup
+}
+
+// limits is what a server allows on a connection, from its CONNACK.
+type limits struct {
+	keepAlive       time.Duration
+	maxQoS          QoS
+	retainAvailable bool
+	maxPacketSize   int  // 0: no limit but the protocol's
+	subIDs          bool // subscription identifiers available
+	wildcards       bool // wildcard subscriptions available
+	shared          bool // shared subscriptions available
+	receiveMax      int
+	responseInfo    string
+	topicAliasMax   uint16 // how many topic aliases we may set (v5)
+}
+
+// readLimits takes in what CONNACK says; keepAlive is what we asked for.
+func readLimits(v wire.Version, keepAlive time.Duration, p *wire.Properties) limits {
+	l := limits{
+		keepAlive:       keepAlive,
+		maxQoS:          QoS2,
+		retainAvailable: true,
+		subIDs:          v == wire.V5,
+		wildcards:       true,
+		shared:          true,
+		receiveMax:      65535,
+	}
+	if p == nil {
+		return l
+	}
+	if p.ServerKeepAlive != nil {
+		l.keepAlive = time.Duration(*p.ServerKeepAlive) * time.Second // MQTT-3.1.2-21
+	}
+	if p.MaximumQoS != nil {
+		l.maxQoS = QoS(*p.MaximumQoS)
+	}
+	if p.RetainAvailable != nil {
+		l.retainAvailable = *p.RetainAvailable
+	}
+	if p.MaximumPacketSize != 0 {
+		l.maxPacketSize = int(p.MaximumPacketSize)
+	}
+	if p.SubIDAvailable != nil {
+		l.subIDs = *p.SubIDAvailable
+	}
+	if p.WildcardSubAvailable != nil {
+		l.wildcards = *p.WildcardSubAvailable
+	}
+	if p.SharedSubAvailable != nil {
+		l.shared = *p.SharedSubAvailable
+	}
+	if p.ReceiveMaximum != 0 {
+		l.receiveMax = int(p.ReceiveMaximum)
+	}
+	l.responseInfo = p.ResponseInfo
+	l.topicAliasMax = p.TopicAliasMaximum
+	return l
+}
+
+// start starts the connection's goroutines.
+func (cn *connection) start() {
+	now := time.Now().UnixNano()
+	cn.lastSent.Store(now)
+	cn.lastRecv.Store(now)
+	cn.wg.Add(3)
+	go cn.readLoop()
+	go cn.w.loop(&cn.wg)
+	go cn.keepAliveLoop()
+}
+
+// fail ends the connection with cause, once. Its goroutines end soon after;
+// the supervisor waits for them before it dials again.
+func (cn *connection) fail(cause error) {
+	cn.failOnce.Do(func() {
+		cn.cause = cause
+		cn.failed.Store(true)
+		close(cn.dead)
+		cn.w.close()
+		cn.conn.Close() // MQTT-3.14.4-2
+	})
+}
+
+// alive reports whether the connection has not failed yet.
+func (cn *connection) alive() bool { return !cn.failed.Load() }
+
+// readLoop reads packets until the connection ends. It never blocks on the
+// application: deliveries are queued for Subscription.Next.
+func (cn *connection) readLoop() {
+	defer cn.wg.Done()
+	for {
+		h, body, err := cn.reader.Next()
+		if err != nil {
+			cn.fail(err)
+			return
+		}
+		cn.lastRecv.Store(time.Now().UnixNano())
+		if err := cn.handle(h, body); err != nil {
+			cn.protocolViolation(err)
+			return
+		}
+	}
+}
+
+// protocolViolation closes the connection after a bad packet from the server
+// (v311:MQTT-4.8.0-1), telling a v5 server why first.
+func (cn *connection) protocolViolation(err error) {
+	if cn.version == wire.V5 {
+		code := wire.ProtocolError
+		var we *wire.Error
+		if errors.As(err, &we) {
+			code = we.Code
+			if code == wire.TopicNameInvalid || code == wire.TopicFilterInvalid {
+				code = wire.ProtocolError
+			}
+		}
+		cn.w.sendLast(&wire.Disconnect{ReasonCode: code})
+	}
+	cn.fail(err)
+}
+
+// handle acts on one packet from the server.
+func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
+	c := cn.c
+	if h.Type == wire.PUBLISH {
+		p := new(wire.Publish)
+		if err := p.Decode(h.Flags, body, cn.version); err != nil {
+			return err
+		}
+		c.trace(false, p)
+		return c.receivePublish(cn, p)
+	}
+	if len(body) == 2 && c.opts.OnPacketReceived == nil && c.log == nil {
+		// The common acknowledgement: an identifier and nothing else.
+		// Handled without decoding into a new packet.
+		id := uint16(body[0])<<8 | uint16(body[1])
+		if id != 0 {
+			switch h.Type {
+			case wire.PUBACK:
+				return c.sess.complete(id, wire.PUBLISH, 0, nil, nil)
+			case wire.PUBCOMP:
+				return c.sess.complete(id, wire.PUBREL, 0, nil, nil)
+			}
+		}
+	}
+	pkt, err := wire.Decode(h, body, cn.version)
+	if err != nil {
+		return err
+	}
+	c.trace(false, pkt)
+	switch p := pkt.(type) {
+	case *wire.Puback:
+		return c.sess.complete(p.PacketID, wire.PUBLISH, p.ReasonCode, p.Properties, nil)
+	case *wire.Pubrec:
+		return c.receivePubrec(cn, p)
+	case *wire.Pubcomp:
+		return c.sess.complete(p.PacketID, wire.PUBREL, p.ReasonCode, p.Properties, nil)
+	case *wire.Pubrel:
+		return c.receivePubrel(cn, p)
+	case *wire.Suback:
+		return c.sess.complete(p.PacketID, wire.SUBSCRIBE, 0, p.Properties, p.ReasonCodes)
+	case *wire.Unsuback:
+		return c.sess.complete(p.PacketID, wire.UNSUBSCRIBE, 0, p.Properties, p.ReasonCodes)
+	case *wire.Pingresp:
+		cn.pingSent.Store(0)
+		return nil
+	case *wire.Disconnect:
+		de := &DisconnectError{ReasonCode: p.ReasonCode}
+		if p.Properties != nil {
+			de.ReasonString = p.Properties.ReasonString
+			de.ServerReference = p.Properties.ServerReference
+		}
+		cn.fail(de)
+		return nil
+	}
+	return fmt.Errorf("the server sent an unexpected %v", pkt.Type())
+}
+
+// keepAliveLoop sends PINGREQ when the connection has been quiet and fails
+// the connection when the server stays silent (MQTT-3.1.2-20).
+//
+// A ping goes out after three quarters of the keep alive without a packet
+// in either direction, and the server has half the keep alive to answer,
+// so a connection whose peer went silent (half-open: no RST, no FIN) is
+// found dead within 1.25 keep alive of the last packet received, well
+// inside the 1.5 the server allows itself (MQTT-3.1.2-24).
+func (cn *connection) keepAliveLoop() {
+	defer cn.wg.Done()
+	ka := cn.keepAlive
+	if ka <= 0 {
+		<-cn.dead
+		return
+	}
+	timer := time.NewTimer(ka * 3 / 4)
+	defer timer.Stop()
+	for {
+		select {
+		case <-cn.dead:
+			return
+		case <-timer.C:
+		}
+		now := time.Now().UnixNano()
+		var next int64
+		if ps := cn.pingSent.Load(); ps != 0 {
+			deadline := ps + int64(ka/2)
+			if now >= deadline {
+				cn.fail(fmt.Errorf("no PINGRESP within %v of PINGREQ: the server or the network is gone", ka/2))
+				return
+			}
+			next = deadline
+		} else {
+			due := min(cn.lastSent.Load(), cn.lastRecv.Load()) + int64(ka*3/4)
+			if now >= due {
+				cn.pingSent.Store(now)
+				cn.w.sendNow(&wire.Pingreq{})
+				due = now + int64(ka/2)
+			}
+			next = due
+		}
+		timer.Reset(time.Duration(next - now))
+	}
+}

@@ -1,0 +1,310 @@
+package mqtt
+
+// This file holds what keeps a Client connected: the supervisor that dials
+// again after a lost connection, how a new connection takes up the session,
+// and how calls find a connection or wait for the next one.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/culex-mqtt/mqtt/persist"
+	"github.com/culex-mqtt/mqtt/wire"
+)
+
+// supervise watches the current connection and replaces it when it fails,
+// until the client ends.
+func (c *Client) supervise(cn *connection) {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-cn.dead:
+		case <-c.done:
+			cn.fail(ErrClosed)
+		}
+		cn.wg.Wait() // nothing of it runs while the next one takes over
+		if c.Err() != nil {
+			return
+		}
+		cause := cn.cause
+		c.logInfo("connection lost", "server", cn.server, "error", cause)
+		if c.opts.NoReconnect || final(cause) {
+			err := fmt.Errorf("%w: connection lost: %w", ErrClosed, cause)
+			var de *DisconnectError
+			if errors.As(cause, &de) {
+				err = fmt.Errorf("%w: %w", ErrClosed, cause)
+			}
+			c.end(err)
+			if c.opts.OnConnectionLost != nil {
+				c.opts.OnConnectionLost(err)
+			}
+			return
+		}
+		if c.opts.OnConnectionLost != nil {
+			c.opts.OnConnectionLost(cause)
+		}
+		if cn = c.reconnect(cause); cn == nil {
+			return
+		}
+	}
+}
+
+// final reports whether a lost connection must not be replaced: the server
+// said another client took over our session, and connecting again would
+// take it back, starting a fight that neither client wins.
+func final(cause error) bool {
+	var de *DisconnectError
+	return errors.As(cause, &de) && de.ReasonCode == wire.SessionTakenOver
+}
+
+// reconnect dials until a connection is established or the client ends (nil).
+func (c *Client) reconnect(lastErr error) *connection {
+	for attempt := 1; ; attempt++ {
+		delay := c.backoff(attempt)
+		c.logInfo("reconnecting", "attempt", attempt, "delay", delay, "error", lastErr)
+		if c.opts.OnReconnecting != nil {
+			c.opts.OnReconnecting(attempt, delay, lastErr)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-c.done:
+			t.Stop()
+			return nil
+		}
+		cn, err := c.dialAny(c.ctx, attempt)
+		if err == nil {
+			return cn
+		}
+		if c.Err() != nil {
+			return nil
+		}
+		lastErr = err
+	}
+}
+
+// backoff is the wait before reconnection attempt n (from 1): exponential,
+// capped, with ±20 % jitter.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.opts.ReconnectDelay
+	for i := 1; i < n && d < c.opts.MaxReconnectDelay; i++ {
+		d *= 2
+	}
+	d = min(d, c.opts.MaxReconnectDelay)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// dialAny tries each server in turn and establishes the first connection
+// that succeeds. attempt is 0 at Dial, then counts reconnection attempts.
+func (c *Client) dialAny(ctx context.Context, attempt int) (*connection, error) {
+	var errs []error
+	for _, t := range c.targets {
+		cn, err := c.dialOne(ctx, t, attempt)
+		if err == nil {
+			return cn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, errors.Join(errs...)
+}
+
+// dialOne connects to one server, bounded by ConnectTimeout, and makes the
+// connection the client's.
+func (c *Client) dialOne(ctx context.Context, t *target, attempt int) (*connection, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
+	defer cancel()
+	cred := credentials{username: c.opts.Username, password: c.opts.Password}
+	if t.hasUser {
+		cred = credentials{username: t.username, password: t.password, set: true}
+		if t.password == nil {
+			cred.password = c.opts.Password
+		}
+	}
+	if hook := c.opts.BeforeConnect; hook != nil {
+		a := &ConnectAttempt{URL: t.raw, Username: cred.username, Password: cred.password, Attempt: attempt}
+		if err := hook(ctx, a); err != nil {
+			return nil, fmt.Errorf("mqtt: before connecting to %s: %w", t.raw, err)
+		}
+		nt, err := parseURL(a.URL)
+		if err != nil {
+			return nil, err
+		}
+		t = nt
+		cred = credentials{username: a.Username, password: a.Password}
+		if t.hasUser {
+			cred = credentials{username: t.username, password: t.password, set: true}
+		}
+	}
+	cn, ack, err := c.dialTarget(ctx, t, cred)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.establish(cn, ack); err != nil {
+		cn.fail(err)
+		cn.wg.Wait()
+		return nil, err
+	}
+	return cn, nil
+}
+
+// establish makes a new connection the client's: it applies what CONNACK
+// said to the session, sends again what earlier connections left
+// unfinished, then the QoS 0 messages queued while offline, and only then
+// lets calls use it, so that everything leaves in the order it was made.
+func (c *Client) establish(cn *connection, ack *wire.Connack) error {
+	present := ack.SessionPresent
+	if present && !c.opts.KeepSession {
+		// MQTT-3.2.2-4: we asked for a clean start and hold no session.
+		return fmt.Errorf("mqtt: %s resumed a session although the client asked for a clean start", cn.server)
+	}
+	c.sess.setReceiveMax(cn.receiveMax)
+	if !present {
+		// No session on the server: the IDs of incoming QoS 2 messages
+		// we were waiting to see released mean nothing any more.
+		if err := c.opts.Store.Reset(persist.Incoming); err != nil {
+			return fmt.Errorf("mqtt: resetting the session store: %w", err)
+		}
+		c.router.newSession()
+	}
+	c.router.newConnection()
+	if !present && !c.opts.NoResubscribe {
+		c.resubscribe(cn)
+	}
+	if err := c.resume(cn, present); err != nil {
+		return err
+	}
+	cn.start()
+
+	c.mu.Lock()
+	for _, b := range c.offline {
+		if pkt, err := parseStored(b, cn.version); err == nil {
+			cn.w.sendNow(pkt)
+		}
+	}
+	clear(c.offline)
+	c.offline = c.offline[:0]
+	c.cn.Store(cn)
+	close(c.up)
+	c.up = make(chan struct{})
+	c.mu.Unlock()
+	if c.Err() != nil {
+		cn.fail(ErrClosed) // end ran before the connection was installed
+	}
+
+	c.logInfo("connected", "server", cn.server, "version", cn.version.String(), "client_id", c.ClientID(), "session_present", present)
+	if c.opts.OnConnect != nil {
+		c.opts.OnConnect(present)
+	}
+	return nil
+}
+
+// resubscribe subscribes again, on a connection whose server kept no
+// session, to the filters of every open Subscription. Nobody waits for
+// these SUBACKs; a refusal is logged and closes nothing.
+func (c *Client) resubscribe(cn *connection) {
+	for _, s := range c.router.granted() {
+		pkt := s.subscribePacket(cn.subIDs)
+		o, err := c.sess.begin(wire.SUBSCRIBE, 0, pkt.Filters[0].Topic, false)
+		if err != nil {
+			c.logInfo("resubscribe failed", "error", err)
+			return
+		}
+		pkt.PacketID = o.id
+		o.pkt = pkt
+		o.then = func(r result) {
+			for i, code := range r.codes {
+				if code.IsError() && i < len(pkt.Filters) {
+					c.logInfo("resubscribe refused", "filter", pkt.Filters[i].Topic, "reason", code.String())
+				}
+			}
+		}
+		if _, mine := o.claim(cn.gen); mine {
+			cn.w.sendNow(pkt)
+		}
+	}
+}
+
+// current returns the connection, or nil while the client is reconnecting.
+func (c *Client) current() *connection {
+	if cn := c.cn.Load(); cn != nil && cn.alive() {
+		return cn
+	}
+	return nil
+}
+
+// connection returns the connection, waiting for one while the client is
+// reconnecting, bounded by ctx.
+func (c *Client) connection(ctx context.Context) (*connection, error) {
+	for {
+		c.mu.Lock()
+		cn, up := c.current(), c.up
+		c.mu.Unlock()
+		if cn != nil {
+			return cn, nil
+		}
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.done:
+			return nil, c.err
+		}
+	}
+}
+
+// transmit queues the packet of o on the connection, waiting for one while
+// the client is reconnecting. It returns nil once the packet is queued (by
+// this call, or by the resume of a new connection). Otherwise o was never
+// sent: transmit has removed it and says why.
+//
+// A packet queued on a connection that then fails is not sent again by
+// transmit: the next connection's resume does that.
+func (c *Client) transmit(ctx context.Context, o *op, pkt wire.Packet, what string) error {
+	for {
+		cn, err := c.connection(ctx)
+		if err == nil {
+			err = cn.w.waitSpace(ctx)
+		}
+		if err != nil {
+			if o.giveUp() {
+				c.sess.abort(o)
+				return notSent(what, err)
+			}
+			return nil // queued after all; await reports the outcome
+		}
+		prev, mine := o.claim(cn.gen)
+		if !mine {
+			return nil // a new connection's resume sent it
+		}
+		if p, ok := pkt.(*wire.Publish); ok && prev != sentNever {
+			p.Dup = true
+		}
+		err = cn.w.sendNow(pkt)
+		if err == nil {
+			return nil
+		}
+		if !errors.As(err, new(writerClosedError)) {
+			o.sent.Store(sentAborted)
+			c.sess.abort(o)
+			return notSent(what, err)
+		}
+		// The connection is failing; it was not queued. Undo the claim
+		// unless a resume took it, and wait for the next connection.
+		if !o.sent.CompareAndSwap(cn.gen, prev) {
+			return nil
+		}
+		select {
+		case <-cn.dead:
+		case <-c.done:
+		}
+	}
+}
