@@ -133,6 +133,11 @@ func (cn *connection) readLoop() {
 			cn.protocolViolation(err)
 			return
 		}
+		if !cn.reader.Ready() {
+			// Everything read is handled: out with the acknowledgements
+			// it produced, in one write, before the next read blocks.
+			cn.w.flush()
+		}
 	}
 }
 
@@ -188,7 +193,14 @@ func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
 	case *wire.Pubrec:
 		return c.receivePubrec(cn, p)
 	case *wire.Pubcomp:
-		return c.sess.complete(p.PacketID, wire.PUBREL, p.ReasonCode, p.Properties, nil)
+		// The server accepted the message with PUBREC; PUBCOMP can only
+		// add 0x92 (identifier not found), which a PUBREL resent after a
+		// lost connection gets when the server completed the flow before.
+		// Either way the message is delivered.
+		if p.ReasonCode.IsError() {
+			c.logInfo("PUBCOMP with a reason code", "id", p.PacketID, "reason", p.ReasonCode.String())
+		}
+		return c.sess.complete(p.PacketID, wire.PUBREL, wire.Success, nil, nil)
 	case *wire.Pubrel:
 		return c.receivePubrel(cn, p)
 	case *wire.Suback:
@@ -246,7 +258,7 @@ func (cn *connection) keepAliveLoop() {
 			due := min(cn.lastSent.Load(), cn.lastRecv.Load()) + int64(ka*3/4)
 			if now >= due {
 				cn.pingSent.Store(now)
-				cn.w.sendNow(&wire.Pingreq{})
+				cn.w.send(&wire.Pingreq{})
 				due = now + int64(ka/2)
 			}
 			next = due

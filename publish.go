@@ -96,7 +96,7 @@ func (c *Client) publishQoS0(ctx context.Context, p *wire.Publish) error {
 		if err := cn.w.waitSpace(ctx); err != nil {
 			return notSent("publish", err)
 		}
-		err := cn.w.sendNow(p)
+		err := cn.w.send(p)
 		if err == nil {
 			return nil
 		}
@@ -255,7 +255,7 @@ func (c *Client) receivePubrec(cn *connection, p *wire.Pubrec) error {
 			rel.ReasonCode = wire.Success
 		}
 	}
-	cn.w.sendNow(rel)
+	cn.w.queue(rel)
 	return nil
 }
 
@@ -276,7 +276,7 @@ func (c *Client) receivePublish(cn *connection, p *wire.Publish) error {
 			state, dup := c.router.qos2Seen(p.PacketID)
 			if dup {
 				if state == qos2Acked {
-					cn.w.sendNow(&wire.Pubrec{PacketID: p.PacketID}) // MQTT-4.3.3-10
+					cn.w.queue(&wire.Pubrec{PacketID: p.PacketID}) // MQTT-4.3.3-10
 				}
 				return nil
 			}
@@ -303,7 +303,7 @@ func (c *Client) acknowledge(in *inbound) {
 	cn := c.current()
 	if in.qos == 1 {
 		if cn != nil {
-			cn.w.sendNow(&wire.Puback{PacketID: in.id})
+			cn.w.send(&wire.Puback{PacketID: in.id})
 		}
 		return
 	}
@@ -312,7 +312,7 @@ func (c *Client) acknowledge(in *inbound) {
 	}
 	c.router.qos2Acked(in.id)
 	if cn != nil {
-		cn.w.sendNow(&wire.Pubrec{PacketID: in.id})
+		cn.w.send(&wire.Pubrec{PacketID: in.id})
 	}
 }
 
@@ -323,7 +323,7 @@ func (c *Client) receivePubrel(cn *connection, p *wire.Pubrel) error {
 	if err := c.sess.store.Delete(persist.Incoming, p.PacketID); err != nil {
 		return fmt.Errorf("mqtt: removing incoming QoS 2 state %d: %w", p.PacketID, err)
 	}
-	cn.w.sendNow(&wire.Pubcomp{PacketID: p.PacketID})
+	cn.w.queue(&wire.Pubcomp{PacketID: p.PacketID})
 	return nil
 }
 

@@ -30,6 +30,9 @@ type quickAckConn struct {
 	raw syscall.RawConn
 }
 
+// rawConn lets the writer write without blocking (writer_unix.go).
+func (q *quickAckConn) rawConn() syscall.RawConn { return q.raw }
+
 func (q *quickAckConn) Read(b []byte) (int, error) {
 	n, err := q.TCPConn.Read(b)
 	q.raw.Control(setQuickAck)

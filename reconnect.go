@@ -187,7 +187,7 @@ func (c *Client) establish(cn *connection, ack *wire.Connack) error {
 	c.mu.Lock()
 	for _, b := range c.offline {
 		if pkt, err := parseStored(b, cn.version); err == nil {
-			cn.w.sendNow(pkt)
+			cn.w.queue(pkt)
 		}
 	}
 	clear(c.offline)
@@ -196,6 +196,7 @@ func (c *Client) establish(cn *connection, ack *wire.Connack) error {
 	close(c.up)
 	c.up = make(chan struct{})
 	c.mu.Unlock()
+	cn.w.flush()
 	if c.Err() != nil {
 		cn.fail(ErrClosed) // end ran before the connection was installed
 	}
@@ -228,7 +229,7 @@ func (c *Client) resubscribe(cn *connection) {
 			}
 		}
 		if _, mine := o.claim(cn.gen); mine {
-			cn.w.sendNow(pkt)
+			cn.w.queue(pkt)
 		}
 	}
 }
@@ -288,7 +289,7 @@ func (c *Client) transmit(ctx context.Context, o *op, pkt wire.Packet, what stri
 		if p, ok := pkt.(*wire.Publish); ok && prev != sentNever {
 			p.Dup = true
 		}
-		err = cn.w.sendNow(pkt)
+		err = cn.w.send(pkt)
 		if err == nil {
 			return nil
 		}

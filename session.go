@@ -362,7 +362,7 @@ func (c *Client) resume(cn *connection, sessionPresent bool) error {
 	slices.SortFunc(pending, func(a, b *op) int { return int(a.id) - int(b.id) })
 	for _, o := range pending {
 		if _, mine := o.claim(cn.gen); mine {
-			cn.w.sendNow(o.pkt)
+			cn.w.queue(o.pkt)
 		}
 	}
 
@@ -409,7 +409,7 @@ func (c *Client) resume(cn *connection, sessionPresent bool) error {
 			pub.Dup = sessionPresent && prev != sentNever
 			pkt = pub
 		}
-		if err := cn.w.sendNow(pkt); err != nil {
+		if err := cn.w.queue(pkt); err != nil {
 			return err
 		}
 	}

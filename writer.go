@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/culex-mqtt/mqtt/wire"
@@ -12,16 +13,27 @@ import (
 // senders that can wait (Publish) are held back.
 const maxBuffered = 1 << 20
 
-// writer owns the connection's write side. Senders append encoded packets to
-// a buffer under a short lock; one goroutine writes whatever has gathered in
-// one system call. Packets that become ready together leave together, and no
-// sender ever waits for the network while holding the lock.
+// writer owns the connection's write side. Senders encode packets into a
+// buffer under a short lock; whoever finds no write in progress writes out
+// what has gathered, and packets that arrive during a write leave with the
+// next one. Nobody waits for the network while holding the lock.
+//
+// Who writes: on plain TCP (Unix), a sender on an application goroutine
+// (Publish, Subscribe, Next's acknowledgement) writes the buffer itself with
+// a non-blocking system call, sparing the hand-off to another goroutine that
+// costs a wake-up per message. Whatever the socket does not take at once,
+// and everything on TLS and WebSocket, is written by the writer's goroutine
+// (loop), so that no caller ever blocks on the network beyond its ctx. The
+// reading goroutine only queues its acknowledgements and flushes them once
+// per batch of packets read.
 type writer struct {
-	cn *connection
+	cn  *connection
+	raw syscall.RawConn // for non-blocking writes; nil: the loop writes everything
 
 	mu       sync.Mutex
 	buf      []byte        // encoded packets waiting to be written
-	spare    []byte        // the buffer being written, reused next round
+	spare    []byte        // the last buffer written, reused next round
+	flushing bool          // a write is in progress; it takes what gathers meanwhile
 	closed   bool          // no more packets are accepted
 	space    chan struct{} // closed when buf drains; made by a waiting sender
 	kick     chan struct{} // wakes the loop; capacity 1
@@ -31,21 +43,22 @@ type writer struct {
 func newWriter(cn *connection) *writer {
 	return &writer{
 		cn:       cn,
+		raw:      rawConn(cn.conn),
 		buf:      make([]byte, 0, 512), // grows with the traffic
 		kick:     make(chan struct{}, 1),
 		finished: make(chan struct{}),
 	}
 }
 
-// errWriterClosed is internal: the connection is ending.
+// writerClosedError is internal: the connection is ending.
 type writerClosedError struct{}
 
 func (writerClosedError) Error() string { return "the connection is closed" }
 
 // waitSpace waits, bounded by ctx, while the buffer is full. Senders that
-// can wait (Publish, Subscribe) call it before sendNow, so that a slow
-// network holds the application back instead of growing the buffer. It
-// returns nil when the writer is closed: sendNow then says so.
+// can wait (Publish, Subscribe) call it before send, so that a slow network
+// holds the application back instead of growing the buffer. It returns nil
+// when the writer is closed: send then says so.
 func (w *writer) waitSpace(ctx context.Context) error {
 	w.mu.Lock()
 	for len(w.buf) >= maxBuffered && !w.closed {
@@ -65,34 +78,122 @@ func (w *writer) waitSpace(ctx context.Context) error {
 	return nil
 }
 
-// sendNow encodes p into the buffer without waiting for space (acks and
-// pings, which the reading goroutine and the keep-alive loop send, must
-// never wait on the application). Once it returns nil the packet will be
-// written unless the connection fails: it can no longer be taken back.
-func (w *writer) sendNow(p wire.Packet) error {
+// send encodes p into the buffer and has it written now. It never waits for
+// space. Once it returns nil the packet will be written unless the
+// connection fails: it can no longer be taken back.
+func (w *writer) send(p wire.Packet) error {
 	w.mu.Lock()
-	return w.appendLocked(p)
+	if err := w.appendLocked(p); err != nil {
+		w.mu.Unlock()
+		return err
+	}
+	w.flushLocked()
+	w.cn.c.trace(true, p)
+	return nil
 }
 
-// appendLocked encodes p into the buffer, unlocks and wakes the loop.
+// queue encodes p into the buffer for the next flush: for the reading
+// goroutine, which flushes once it has handled every packet it has read,
+// and for resume, before the connection starts.
+func (w *writer) queue(p wire.Packet) error {
+	w.mu.Lock()
+	err := w.appendLocked(p)
+	w.mu.Unlock()
+	if err == nil {
+		w.cn.c.trace(true, p)
+	}
+	return err
+}
+
+// flush has what is buffered written.
+func (w *writer) flush() {
+	w.mu.Lock()
+	w.flushLocked()
+}
+
 func (w *writer) appendLocked(p wire.Packet) error {
 	if w.closed {
-		w.mu.Unlock()
 		return writerClosedError{}
 	}
 	b, err := p.Append(w.buf, w.cn.version)
 	if err != nil {
-		w.mu.Unlock()
 		return err
 	}
 	w.buf = b
+	return nil
+}
+
+// flushLocked writes the buffer, or leaves it to the write in progress or
+// to the loop. It is called with w.mu held and releases it.
+func (w *writer) flushLocked() {
+	if w.flushing || len(w.buf) == 0 {
+		w.mu.Unlock() // the write in progress takes it
+		return
+	}
+	if w.raw == nil {
+		w.mu.Unlock()
+		w.wake()
+		return
+	}
+	var err error
+	handOver := false
+	for round := 0; len(w.buf) > 0; round++ {
+		if round == 4 {
+			// Others keep adding: leave them to the loop rather than
+			// keep this caller writing their packets.
+			handOver = true
+			break
+		}
+		out := w.takeLocked()
+		w.mu.Unlock()
+		n, werr := writeNonblocking(w.raw, out)
+		w.cn.lastSent.Store(time.Now().UnixNano())
+		w.mu.Lock()
+		w.flushing = false
+		if werr != nil {
+			err = werr
+			w.closed = true
+			break
+		}
+		if n < len(out) {
+			// The socket is full: the loop writes the rest, blocking,
+			// before anything buffered since.
+			rest := make([]byte, 0, len(out)-n+len(w.buf)+512)
+			rest = append(append(rest, out[n:]...), w.buf...)
+			w.spare, w.buf = w.buf[:0], rest
+			handOver = true
+			break
+		}
+		w.spare = out[:0]
+	}
+	handOver = handOver || w.closed // the loop ends once no write is in progress
 	w.mu.Unlock()
-	w.cn.c.trace(true, p)
+	if err != nil {
+		w.cn.fail(err)
+	}
+	if handOver {
+		w.wake()
+	}
+}
+
+// takeLocked hands the buffer to a write, giving senders an empty one.
+func (w *writer) takeLocked() []byte {
+	out := w.buf
+	w.buf = w.spare[:0] // nil the first time
+	w.spare = nil
+	w.flushing = true
+	if w.space != nil {
+		close(w.space)
+		w.space = nil
+	}
+	return out
+}
+
+func (w *writer) wake() {
 	select {
 	case w.kick <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // sendLast queues p as the final packet, writes what is buffered and stops
@@ -103,20 +204,17 @@ func (w *writer) sendLast(p wire.Packet) {
 		w.mu.Unlock()
 		return
 	}
-	b, err := p.Append(w.buf, w.cn.version)
-	if err == nil {
-		w.buf = b
+	if err := w.appendLocked(p); err == nil {
 		w.cn.c.trace(true, p)
 	}
 	w.closed = true
 	w.mu.Unlock()
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
+	w.wake()
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
 	select {
 	case <-w.finished:
-	case <-time.After(time.Second):
+	case <-t.C:
 	}
 }
 
@@ -125,42 +223,32 @@ func (w *writer) close() {
 	w.mu.Lock()
 	w.closed = true
 	w.mu.Unlock()
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
+	w.wake()
 }
 
-// loop writes buffered packets until the writer is closed.
+// loop writes what senders leave to it until the writer is closed.
 func (w *writer) loop(wg *sync.WaitGroup) {
 	defer wg.Done()
 	defer close(w.finished)
 	for {
 		<-w.kick
 		w.mu.Lock()
-		out := w.buf
-		w.buf = w.spare[:0] // nil the first time
-		w.spare = nil
-		closed := w.closed
-		if w.space != nil {
-			close(w.space)
-			w.space = nil
-		}
-		w.mu.Unlock()
-		if len(out) > 0 {
+		for !w.flushing && len(w.buf) > 0 {
+			out := w.takeLocked()
+			w.mu.Unlock()
 			_, err := w.cn.conn.Write(out)
 			w.cn.lastSent.Store(time.Now().UnixNano())
+			w.mu.Lock()
+			w.flushing = false
+			w.spare = out[:0]
 			if err != nil {
-				w.mu.Lock()
 				w.closed = true
 				w.mu.Unlock()
 				w.cn.fail(err)
 				return
 			}
 		}
-		w.mu.Lock()
-		w.spare = out[:0]
-		if closed || w.closed && len(w.buf) == 0 {
+		if w.closed && !w.flushing {
 			w.mu.Unlock()
 			return
 		}

@@ -158,6 +158,18 @@ const initialReadBuffer = 4 << 10
 // returned as packets. A caller that sees 0 knows the next Next will block.
 func (r *Reader) Buffered() int { return r.end - r.start }
 
+// Ready reports whether a whole packet is buffered, so that Next returns
+// without reading; a header that breaks the rules counts as ready, since Next
+// returns its error at once. A client that batches its answers flushes them
+// when Ready is false, before Next blocks.
+func (r *Reader) Ready() bool {
+	if r.err != nil {
+		return true
+	}
+	h, n, err := ParseHeader(r.buf[r.start:r.end])
+	return err != nil || n > 0 && r.end-r.start >= n+h.Remaining
+}
+
 // Next reads the next packet and returns its fixed header and body. The body
 // is a slice of the Reader's buffer, valid only until the next call.
 //

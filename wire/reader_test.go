@@ -410,3 +410,33 @@ func TestReaderZeroReads(t *testing.T) {
 		t.Fatalf("got %v, want io.EOF", err)
 	}
 }
+
+// TestReaderReady: Ready is true exactly when Next can return without
+// reading: a whole packet is buffered, or a bad header is.
+func TestReaderReady(t *testing.T) {
+	t.Parallel()
+	puback := []byte{0x40, 0x02, 0x00, 0x07}
+	// Two PUBACKs and the first three bytes of a third arrive together.
+	stream := append(append(append([]byte(nil), puback...), puback...), puback[:3]...)
+	r := wire.NewReader(bytes.NewReader(stream), 0)
+	if r.Ready() {
+		t.Fatal("Ready before anything was read")
+	}
+	if _, _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Ready() {
+		t.Error("Ready = false with a whole PUBACK buffered")
+	}
+	if _, _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if r.Ready() {
+		t.Errorf("Ready = true with only %d bytes of the next packet buffered", r.Buffered())
+	}
+	bad := wire.NewReader(bytes.NewReader([]byte{0x00, 0x00, 0x40}), 0) // type 0 is reserved
+	bad.Next()
+	if !bad.Ready() {
+		t.Error("Ready = false after an error: Next would return it at once")
+	}
+}
