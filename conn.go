@@ -54,6 +54,7 @@ type Client struct {
 	offline  [][]byte      // QoS 0 PUBLISH packets made while offline, encoded
 
 	done      chan struct{} // closed when the client has ended
+	ending    atomic.Bool   // Disconnect is under way: a lost connection is not replaced
 	closeOnce sync.Once
 	err       error // why it ended; set before done is closed
 	wg        sync.WaitGroup
@@ -497,6 +498,9 @@ func (c *Client) Disconnect(ctx context.Context) error {
 		return c.Err()
 	default:
 	}
+	// The server closes the connection after DISCONNECT; the supervisor
+	// must not take that for a loss.
+	c.ending.Store(true)
 	if cn := c.current(); cn != nil {
 		cn.w.sendLast(&wire.Disconnect{}) // MQTT-3.14.4-1: nothing after it
 	}

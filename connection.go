@@ -3,6 +3,7 @@ package mqtt
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -125,6 +126,11 @@ func (cn *connection) readLoop() {
 	for {
 		h, body, err := cn.reader.Next()
 		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = fmt.Errorf("%s closed the connection: %w", cn.server, err)
+			} else {
+				err = fmt.Errorf("reading from %s: %w", cn.server, err)
+			}
 			cn.fail(err)
 			return
 		}

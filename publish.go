@@ -37,6 +37,9 @@ import (
 //
 // A v5 server's refusal (PUBACK or PUBREC with a reason code of 0x80 or more)
 // is a *ReasonError.
+//
+// Publish keeps no reference to m or its payload after it returns, so the
+// caller may reuse them at once, at any QoS.
 func (c *Client) Publish(ctx context.Context, m Message) error {
 	cn := c.cn.Load() // the latest connection's limits apply while offline
 	p, err := c.newPublish(cn, &m)

@@ -26,6 +26,9 @@ func (c *Client) supervise(cn *connection) {
 			cn.fail(ErrClosed)
 		}
 		cn.wg.Wait() // nothing of it runs while the next one takes over
+		if c.ending.Load() {
+			<-c.done // Disconnect ends the client
+		}
 		if c.Err() != nil {
 			return
 		}

@@ -536,3 +536,24 @@ func TestCloseWhileReconnecting(t *testing.T) {
 		}
 	})
 }
+
+// Disconnect is not a lost connection: the server closing the connection
+// after DISCONNECT neither calls OnConnectionLost nor starts reconnecting.
+func TestDisconnectIsNotALoss(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, ps, p := dialPeers(t, wire.V5, nil)
+		go func() {
+			p.expect(wire.DISCONNECT)
+			p.conn.Close() // as a server does at once (MQTT-3.14.4-2)
+		}()
+		if err := c.Disconnect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		if len(ps.lost) != 0 || len(ps.attempts) != 0 {
+			t.Errorf("after Disconnect: OnConnectionLost %v, OnReconnecting %v", ps.lost, ps.attempts)
+		}
+	})
+}

@@ -3,7 +3,6 @@ package mqtt
 import (
 	"context"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/culex-mqtt/mqtt/wire"
@@ -28,7 +27,7 @@ const maxBuffered = 1 << 20
 // per batch of packets read.
 type writer struct {
 	cn  *connection
-	raw syscall.RawConn // for non-blocking writes; nil: the loop writes everything
+	raw *nonblockingWriter // nil: the loop writes everything
 
 	mu       sync.Mutex
 	buf      []byte        // encoded packets waiting to be written
@@ -43,7 +42,7 @@ type writer struct {
 func newWriter(cn *connection) *writer {
 	return &writer{
 		cn:       cn,
-		raw:      rawConn(cn.conn),
+		raw:      nonblocking(cn.conn),
 		buf:      make([]byte, 0, 512), // grows with the traffic
 		kick:     make(chan struct{}, 1),
 		finished: make(chan struct{}),
@@ -146,7 +145,7 @@ func (w *writer) flushLocked() {
 		}
 		out := w.takeLocked()
 		w.mu.Unlock()
-		n, werr := writeNonblocking(w.raw, out)
+		n, werr := w.raw.write(out)
 		w.cn.lastSent.Store(time.Now().UnixNano())
 		w.mu.Lock()
 		w.flushing = false

@@ -2,13 +2,12 @@
 
 package mqtt
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
-// rawConn returns nil: without non-blocking writes, the writer's goroutine
-// writes everything.
-func rawConn(net.Conn) syscall.RawConn { return nil }
+// nonblocking returns nil: without non-blocking writes, the writer's
+// goroutine writes everything.
+func nonblocking(net.Conn) *nonblockingWriter { return nil }
 
-func writeNonblocking(syscall.RawConn, []byte) (int, error) { return 0, nil }
+type nonblockingWriter struct{}
+
+func (*nonblockingWriter) write([]byte) (int, error) { return 0, nil }

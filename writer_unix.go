@@ -7,9 +7,16 @@ import (
 	"syscall"
 )
 
-// rawConn returns the system connection under c for non-blocking writes,
-// or nil when c is not a plain socket: TLS, WebSocket, or a custom dialer's
-// connection, whose Write may do more than write.
+// nonblocking returns a writer for non-blocking writes to c, or nil when c
+// is not a plain socket: TLS, WebSocket, or a custom dialer's connection,
+// whose Write may do more than write.
+func nonblocking(c net.Conn) *nonblockingWriter {
+	if raw := rawConn(c); raw != nil {
+		return newNonblockingWriter(raw)
+	}
+	return nil
+}
+
 func rawConn(c net.Conn) syscall.RawConn {
 	var raw syscall.RawConn
 	var err error
@@ -27,26 +34,42 @@ func rawConn(c net.Conn) syscall.RawConn {
 	return raw
 }
 
-// writeNonblocking writes what the socket takes at once and returns how
-// much that was; it never waits for the socket to drain.
-func writeNonblocking(raw syscall.RawConn, b []byte) (int, error) {
-	var n int
-	var werr error
-	err := raw.Write(func(fd uintptr) bool {
+// nonblockingWriter writes what the socket takes at once and returns how
+// much that was; it never waits for the socket to drain. It is made once
+// per connection, so that a write costs no allocation for its closure; only
+// the one goroutine flushing the writer uses it at a time.
+type nonblockingWriter struct {
+	raw syscall.RawConn
+	b   []byte
+	n   int
+	err error
+	f   func(fd uintptr) bool
+}
+
+func newNonblockingWriter(raw syscall.RawConn) *nonblockingWriter {
+	w := &nonblockingWriter{raw: raw}
+	w.f = func(fd uintptr) bool {
 		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
+			w.n, w.err = syscall.Write(int(fd), w.b)
+			if w.err != syscall.EINTR {
 				return true // done, whatever happened: never wait here
 			}
 		}
-	})
-	if err != nil {
+	}
+	return w
+}
+
+func (w *nonblockingWriter) write(b []byte) (int, error) {
+	w.b = b
+	err := w.raw.Write(w.f)
+	n, werr := max(w.n, 0), w.err
+	w.b, w.n, w.err = nil, 0, nil
+	switch {
+	case err != nil:
 		return 0, err
-	}
-	if werr == syscall.EAGAIN {
-		return max(n, 0), nil
-	}
-	if werr != nil {
+	case werr == syscall.EAGAIN:
+		return n, nil
+	case werr != nil:
 		return 0, werr
 	}
 	return n, nil

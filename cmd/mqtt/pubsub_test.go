@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/culex-mqtt/mqtt/mqtttest"
+	"github.com/culex-mqtt/mqtt/wire"
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestRoundTrip publishes with "mqtt pub" to a running "mqtt sub" at each
+// QoS and protocol version.
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		qos     byte
+		version string // -V; "" for the default
+	}{
+		{name: "QoS 0", qos: 0},
+		{name: "QoS 1", qos: 1},
+		{name: "QoS 2", qos: 2},
+		{name: "QoS 1 MQTT 3.1.1", qos: 1, version: "3.1.1"},
+		{name: "QoS 2 MQTT 3.1", qos: 2, version: "3.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t)
+			ctx := testContext(t)
+			q := fmt.Sprint(tt.qos)
+			var v []string
+			if tt.version != "" {
+				v = []string{"-V", tt.version}
+			}
+			done := startSub(ctx, t, srv, "sub1", append([]string{"-t", "test/topic", "-q", q, "-C", "1"}, v...)...)
+			pub := runMQTT(ctx, "", append([]string{"pub", "-U", srv.URL, "-i", "pub1", "-t", "test/topic", "-m", "hello world", "-q", q}, v...)...)
+			if pub.code != 0 || pub.stdout != "" || pub.stderr != "" {
+				t.Errorf("pub: exit status %d, stdout %q, stderr %q; want 0 and silence", pub.code, pub.stdout, pub.stderr)
+			}
+			sub := wait(t, done)
+			if sub.code != 0 || sub.stdout != "hello world\n" || sub.stderr != "" {
+				t.Errorf("sub: exit status %d, stdout %q, stderr %q; want 0 and the payload", sub.code, sub.stdout, sub.stderr)
+			}
+
+			// Both commands ended with DISCONNECT rather than just
+			// closing, and the broker saw the message at the QoS of -q.
+			waitDisconnect(ctx, t, srv, "sub1")
+			waitDisconnect(ctx, t, srv, "pub1")
+			ps := records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)
+			if len(ps) != 1 || ps[0].(*wire.Publish).QoS != tt.qos {
+				t.Errorf("the broker got %v from pub, want one PUBLISH at QoS %d", ps, tt.qos)
+			}
+		})
+	}
+}
+
+// TestSubVerbose checks -v's "topic payload" lines, with two -t filters.
+func TestSubVerbose(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	done := startSub(ctx, t, srv, "sub1", "-t", "a/+", "-t", "b", "-v", "-C", "2", "-q", "1")
+	for _, m := range [][2]string{{"a/x", "one"}, {"b", "two words"}} {
+		if r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-t", m[0], "-m", m[1], "-q", "1"); r.code != 0 {
+			t.Fatalf("pub: exit status %d: %s", r.code, r.stderr)
+		}
+	}
+	r := wait(t, done)
+	if want := "a/x one\nb two words\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("exit status %d, stdout %q; want 0 and %q", r.code, r.stdout, want)
+	}
+}
+
+// TestPubCount checks that -n publishes the message that many times, and no
+// more.
+func TestPubCount(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	done := startSub(ctx, t, srv, "sub1", "-t", "n", "-C", "3", "-q", "1")
+	if r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-i", "pub1", "-t", "n", "-m", "again", "-n", "3", "-q", "1"); r.code != 0 {
+		t.Fatalf("pub: exit status %d: %s", r.code, r.stderr)
+	}
+	if r := wait(t, done); r.stdout != "again\nagain\nagain\n" {
+		t.Errorf("sub printed %q, want three messages", r.stdout)
+	}
+	waitDisconnect(ctx, t, srv, "pub1")
+	if n := len(records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)); n != 3 {
+		t.Errorf("the broker got %d PUBLISH packets, want 3", n)
+	}
+}
+
+// TestRetained publishes a retained message with nobody listening; a later
+// sub receives it.
+func TestRetained(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	if r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-t", "status/door", "-m", "open", "-r", "-q", "1"); r.code != 0 {
+		t.Fatalf("pub: exit status %d: %s", r.code, r.stderr)
+	}
+	r := runMQTT(ctx, "", "sub", "-U", srv.URL, "-t", "status/#", "-v", "-C", "1", "-W", "10s")
+	if r.code != 0 || r.stdout != "status/door open\n" {
+		t.Errorf("sub: exit status %d, stdout %q, stderr %q; want the retained message", r.code, r.stdout, r.stderr)
+	}
+	// --retain-handling 2: no retained messages on subscribe.
+	r = runMQTT(ctx, "", "sub", "-U", srv.URL, "-t", "status/#", "--retain-handling", "2", "-C", "1", "-W", "200ms")
+	if r.code != 1 || r.stdout != "" {
+		t.Errorf("sub --retain-handling 2: exit status %d, stdout %q; want 1 and nothing", r.code, r.stdout)
+	}
+}
+
+// TestPubStdin checks that -s sends standard input, all of it, byte for
+// byte, as one message.
+func TestPubStdin(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	input := "line 1\nline 2\n\x00\xff binary\n"
+	ctx := testContext(t)
+	r := runMQTT(ctx, input, "pub", "-U", srv.URL, "-i", "pub1", "-t", "in", "-s", "-q", "1")
+	if r.code != 0 {
+		t.Fatalf("exit status %d: %s", r.code, r.stderr)
+	}
+	waitDisconnect(ctx, t, srv, "pub1")
+	ps := records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)
+	if len(ps) != 1 {
+		t.Fatalf("the broker got %d PUBLISH packets, want 1", len(ps))
+	}
+	if diff := cmp.Diff(input, string(ps[0].(*wire.Publish).Payload)); diff != "" {
+		t.Errorf("payload (-want +got):\n%s", diff)
+	}
+}
+
+// TestPubEmptyMessage checks that -m "" sends an empty payload, with which
+// -r clears a retained message.
+func TestPubEmptyMessage(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-i", "pub1", "-t", "e", "-m", "", "-r")
+	if r.code != 0 {
+		t.Fatalf("exit status %d: %s", r.code, r.stderr)
+	}
+	waitDisconnect(ctx, t, srv, "pub1")
+	ps := records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)
+	if len(ps) != 1 || len(ps[0].(*wire.Publish).Payload) != 0 || !ps[0].(*wire.Publish).Retain {
+		t.Errorf("the broker got %v, want one empty retained PUBLISH", ps)
+	}
+}
+
+// TestPubUserProperties checks -D on MQTT 5.0, and that 3.1.1 says it cannot.
+func TestPubUserProperties(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-i", "pub1", "-t", "p", "-m", "x", "-D", "unit=C", "-D", "src=a=b")
+	if r.code != 0 {
+		t.Fatalf("exit status %d: %s", r.code, r.stderr)
+	}
+	waitDisconnect(ctx, t, srv, "pub1")
+	ps := records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)
+	if len(ps) != 1 || ps[0].(*wire.Publish).Properties == nil {
+		t.Fatalf("the broker got %v, want one PUBLISH with properties", ps)
+	}
+	want := []wire.UserProperty{{Key: "unit", Value: "C"}, {Key: "src", Value: "a=b"}}
+	if diff := cmp.Diff(want, ps[0].(*wire.Publish).Properties.UserProperties); diff != "" {
+		t.Errorf("user properties (-want +got):\n%s", diff)
+	}
+	r = runMQTT(ctx, "", "pub", "-U", srv.URL, "-V", "4", "-t", "p", "-m", "x", "-D", "unit=C")
+	if r.code != 1 || !strings.Contains(r.stderr, "MQTT 5.0") {
+		t.Errorf("-D with 3.1.1: exit status %d, stderr %q; want 1 and a word about MQTT 5.0", r.code, r.stderr)
+	}
+}
+
+// TestInvalidTopic checks that a topic the protocol forbids fails with one
+// line naming it, nothing is published, and the connection still ends with
+// DISCONNECT (so a will is not published because of a typo).
+func TestInvalidTopic(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, cmd, topic string
+	}{
+		{name: "pub wildcard +", cmd: "pub", topic: "a/+/b"},
+		{name: "pub wildcard #", cmd: "pub", topic: "sensors/#"},
+		{name: "sub misplaced #", cmd: "sub", topic: "a/#/b"},
+		{name: "sub misplaced +", cmd: "sub", topic: "a/b+"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t)
+			args := []string{tt.cmd, "-U", srv.URL, "-i", "c1", "-t", tt.topic, "--will-topic", "will"}
+			if tt.cmd == "pub" {
+				args = append(args, "-m", "x")
+			}
+			ctx := testContext(t)
+			r := runMQTT(ctx, "", args...)
+			if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("%q", tt.topic)) || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("exit status %d, stderr %q; want 1 and one line naming %q", r.code, r.stderr, tt.topic)
+			}
+			// Without DISCONNECT the broker would publish the will.
+			waitDisconnect(ctx, t, srv, "c1")
+			if n := len(records(srv, "c1", mqtttest.FromClient, wire.PUBLISH)) + len(records(srv, "c1", mqtttest.FromClient, wire.SUBSCRIBE)); n != 0 {
+				t.Errorf("%d packets sent with the invalid topic", n)
+			}
+		})
+	}
+}
+
+// TestSubTimeout checks -W: with -C, an error when the messages did not
+// come; without it, a normal end.
+func TestSubTimeout(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	r := runMQTT(ctx, "", "sub", "-U", srv.URL, "-t", "quiet", "-C", "1", "-W", "100ms")
+	if want := "mqtt sub: timed out after 100ms with 0 of 1 messages\n"; r.code != 1 || r.stderr != want {
+		t.Errorf("-C 1 -W 100ms: exit status %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
+	}
+	r = runMQTT(ctx, "", "sub", "-U", srv.URL, "-t", "quiet", "--timeout", "0.1")
+	if r.code != 0 || r.stderr != "" {
+		t.Errorf("-W 0.1: exit status %d, stderr %q; want 0", r.code, r.stderr)
+	}
+}
+
+// TestSubInterrupt stops a sub by its context, as SIGINT does: it exits 0
+// after a DISCONNECT.
+func TestSubInterrupt(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx, cancel := context.WithCancel(testContext(t))
+	done := startSub(ctx, t, srv, "sub1", "-t", "forever")
+	cancel()
+	r := wait(t, done)
+	if r.code != 0 || r.stderr != "" {
+		t.Errorf("exit status %d, stderr %q; want 0", r.code, r.stderr)
+	}
+	waitDisconnect(testContext(t), t, srv, "sub1")
+}
+
+// TestSubKeepSession checks -c: a QoS 1 message published while the
+// subscriber is away is delivered when it comes back with the same -i.
+func TestSubKeepSession(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	r := runMQTT(ctx, "", "sub", "-U", srv.URL, "-i", "keeper", "-c", "-t", "jobs", "-q", "1", "-W", "10ms")
+	if r.code != 0 {
+		t.Fatalf("first sub: exit status %d: %s", r.code, r.stderr)
+	}
+	if r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-t", "jobs", "-m", "while you were away", "-q", "1"); r.code != 0 {
+		t.Fatalf("pub: exit status %d: %s", r.code, r.stderr)
+	}
+	r = runMQTT(ctx, "", "sub", "-U", srv.URL, "-i", "keeper", "-c", "-t", "jobs", "-q", "1", "-C", "1", "-W", "10s")
+	if r.code != 0 || r.stdout != "while you were away\n" {
+		t.Errorf("second sub: exit status %d, stdout %q, stderr %q; want the queued message", r.code, r.stdout, r.stderr)
+	}
+	for _, c := range records(srv, "keeper", mqtttest.FromClient, wire.CONNECT) {
+		if c.(*wire.Connect).CleanStart {
+			t.Error("a CONNECT of sub -c asked for a clean start")
+		}
+	}
+}
+
+// TestSubReconnect cuts the subscriber's connection: sub says so on stderr,
+// reconnects, subscribes again (its clean session is gone) and receives
+// what is published after.
+func TestSubReconnect(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	done := startSub(ctx, t, srv, "sub1", "-t", "news", "-q", "1", "-C", "1")
+	srv.CloseClientConnections()
+	n := 0
+	if _, err := srv.WaitPacket(ctx, func(r mqtttest.Record) bool {
+		if r.ClientID == "sub1" && r.Dir == mqtttest.ToClient && r.Packet.Type() == wire.SUBACK {
+			n++
+		}
+		return n == 2
+	}); err != nil {
+		t.Fatalf("waiting for sub to subscribe again: %v", err)
+	}
+	if r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-t", "news", "-m", "after the cut", "-q", "1"); r.code != 0 {
+		t.Fatalf("pub: exit status %d: %s", r.code, r.stderr)
+	}
+	r := wait(t, done)
+	if r.code != 0 || r.stdout != "after the cut\n" {
+		t.Errorf("exit status %d, stdout %q; want 0 and the message", r.code, r.stdout)
+	}
+	if !regexp.MustCompile(`^mqtt sub: connection lost: .*; reconnecting in \S+ \(attempt 1\)\n$`).MatchString(r.stderr) {
+		t.Errorf("stderr %q, want one line about reconnecting", r.stderr)
+	}
+}
+
+// TestSubNoReconnect checks that --no-reconnect makes a lost connection the
+// end, with exit status 1.
+func TestSubNoReconnect(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	done := startSub(ctx, t, srv, "sub1", "-t", "news", "--no-reconnect")
+	srv.CloseClientConnections()
+	r := wait(t, done)
+	if r.code != 1 || !strings.Contains(r.stderr, "connection lost") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("exit status %d, stderr %q; want 1 and one line saying the connection was lost", r.code, r.stderr)
+	}
+}
+
+// TestPubConnectionLost checks that pub fails, rather than waits, when the
+// broker cuts the connection before acknowledging.
+func TestPubConnectionLost(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	srv.Inject(func(r mqtttest.Record) bool {
+		return r.Dir == mqtttest.FromClient && r.Packet.Type() == wire.PUBLISH
+	}, mqtttest.CloseConn)
+	r := runMQTT(testContext(t), "", "pub", "-U", srv.URL, "-t", "x", "-m", "y", "-q", "1")
+	if r.code != 1 || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("exit status %d, stderr %q; want 1 and one line", r.code, r.stderr)
+	}
+}
