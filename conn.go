@@ -56,8 +56,9 @@ type Client struct {
 	done      chan struct{} // closed when the client has ended
 	ending    atomic.Bool   // Disconnect is under way: a lost connection is not replaced
 	closeOnce sync.Once
-	err       error // why it ended; set before done is closed
-	wg        sync.WaitGroup
+	err       error          // why it ended; set before done is closed
+	closed    bool           // under mu: end ran, wg takes no more goroutines
+	wg        sync.WaitGroup // the supervisor, the requester
 
 	reqMu sync.Mutex
 	req   *requester
@@ -108,13 +109,10 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 		c.cancel()
 		return nil, err
 	}
-	cn, err := c.dialAny(ctx, 0)
-	if err != nil {
+	if _, err := c.dialAny(ctx, 0); err != nil {
 		c.cancel()
 		return nil, err
 	}
-	c.wg.Add(1)
-	go c.supervise(cn)
 	return c, nil
 }
 
@@ -481,8 +479,17 @@ func (c *Client) Err() error {
 // more than once.
 func (c *Client) Close() error {
 	c.end(ErrClosed)
-	c.wg.Wait()
+	c.waitEnded()
 	return nil
+}
+
+// waitEnded waits for the goroutines of an ended client: the supervisor's, and
+// the connection's, which no supervisor may be watching.
+func (c *Client) waitEnded() {
+	c.wg.Wait()
+	if cn := c.cn.Load(); cn != nil {
+		cn.wg.Wait()
+	}
 }
 
 // Disconnect ends the client gracefully: it waits until every QoS 1/2
@@ -494,7 +501,7 @@ func (c *Client) Disconnect(ctx context.Context) error {
 	err := c.sess.drain(ctx, c.done)
 	select {
 	case <-c.done:
-		c.wg.Wait()
+		c.waitEnded()
 		return c.Err()
 	default:
 	}
@@ -505,17 +512,19 @@ func (c *Client) Disconnect(ctx context.Context) error {
 		cn.w.sendLast(&wire.Disconnect{}) // MQTT-3.14.4-1: nothing after it
 	}
 	c.end(ErrClosed)
-	c.wg.Wait()
+	c.waitEnded()
 	if err != nil {
 		return fmt.Errorf("mqtt: disconnected with messages still in flight: %w", err)
 	}
 	return nil
 }
 
-// end ends the client with err, once. The supervisor then closes the
-// connection and ends.
+// end ends the client with err, once, and closes its connection.
 func (c *Client) end(err error) {
 	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
 		c.err = err
 		close(c.done)
 		c.cancel()

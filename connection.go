@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -32,8 +33,10 @@ type connection struct {
 	failed   atomic.Bool   // set by fail, before dead is closed
 	dead     chan struct{} // closed when the connection has failed or was closed
 	failOnce sync.Once
-	cause    error // why it failed; set before dead is closed
-	wg       sync.WaitGroup
+	cause    error  // why it failed; set before dead is closed
+	onFail   func() // set for a connection nobody watches yet: starts the supervisor
+	kaTimer  *time.Timer
+	wg       sync.WaitGroup // the reading and writing goroutines
 }
 
 // limits is what a server allows on a connection, from its CONNACK.
@@ -93,15 +96,19 @@ func readLimits(v wire.Version, keepAlive time.Duration, p *wire.Properties) lim
 	return l
 }
 
-// start starts the connection's goroutines.
+// start starts the connection's goroutines and its keep-alive timer.
 func (cn *connection) start() {
 	now := time.Now().UnixNano()
 	cn.lastSent.Store(now)
 	cn.lastRecv.Store(now)
-	cn.wg.Add(3)
+	if ka := cn.limits.keepAlive; ka > 0 {
+		// Set before it can fire, and before fail can stop it.
+		cn.kaTimer = time.AfterFunc(math.MaxInt64, cn.keepAliveTick)
+		cn.kaTimer.Reset(ka * 3 / 4)
+	}
+	cn.wg.Add(2)
 	go cn.readLoop()
 	go cn.w.loop(&cn.wg)
-	go cn.keepAliveLoop()
 }
 
 // fail ends the connection with cause, once. Its goroutines end soon after;
@@ -113,6 +120,12 @@ func (cn *connection) fail(cause error) {
 		close(cn.dead)
 		cn.w.close()
 		cn.conn.Close() // MQTT-3.14.4-2
+		if cn.kaTimer != nil {
+			cn.kaTimer.Stop()
+		}
+		if cn.onFail != nil {
+			cn.onFail()
+		}
 	})
 }
 
@@ -126,12 +139,7 @@ func (cn *connection) readLoop() {
 	for {
 		h, body, err := cn.reader.Next()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = fmt.Errorf("%s closed the connection: %w", cn.server, err)
-			} else {
-				err = fmt.Errorf("reading from %s: %w", cn.server, err)
-			}
-			cn.fail(err)
+			cn.fail(&lossError{cn.server, err})
 			return
 		}
 		cn.lastRecv.Store(time.Now().UnixNano())
@@ -228,47 +236,54 @@ func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
 	return fmt.Errorf("the server sent an unexpected %v", pkt.Type())
 }
 
-// keepAliveLoop sends PINGREQ when the connection has been quiet and fails
-// the connection when the server stays silent (MQTT-3.1.2-20).
+// keepAliveTick sends PINGREQ when the connection has been quiet and fails the
+// connection when the server stays silent (MQTT-3.1.2-20). It runs on a
+// timer rather than a goroutine of its own: most connections are short.
 //
 // A ping goes out after three quarters of the keep alive without a packet
 // in either direction, and the server has half the keep alive to answer,
 // so a connection whose peer went silent (half-open: no RST, no FIN) is
 // found dead within 1.25 keep alive of the last packet received, well
 // inside the 1.5 the server allows itself (MQTT-3.1.2-24).
-func (cn *connection) keepAliveLoop() {
-	defer cn.wg.Done()
-	ka := cn.keepAlive
-	if ka <= 0 {
-		<-cn.dead
+func (cn *connection) keepAliveTick() {
+	if !cn.alive() {
 		return
 	}
-	timer := time.NewTimer(ka * 3 / 4)
-	defer timer.Stop()
-	for {
-		select {
-		case <-cn.dead:
+	ka := cn.limits.keepAlive
+	now := time.Now().UnixNano()
+	var next int64
+	if ps := cn.pingSent.Load(); ps != 0 {
+		deadline := ps + int64(ka/2)
+		if now >= deadline {
+			cn.fail(fmt.Errorf("no PINGRESP within %v of PINGREQ: the server or the network is gone", ka/2))
 			return
-		case <-timer.C:
 		}
-		now := time.Now().UnixNano()
-		var next int64
-		if ps := cn.pingSent.Load(); ps != 0 {
-			deadline := ps + int64(ka/2)
-			if now >= deadline {
-				cn.fail(fmt.Errorf("no PINGRESP within %v of PINGREQ: the server or the network is gone", ka/2))
-				return
-			}
-			next = deadline
-		} else {
-			due := min(cn.lastSent.Load(), cn.lastRecv.Load()) + int64(ka*3/4)
-			if now >= due {
-				cn.pingSent.Store(now)
-				cn.w.send(&wire.Pingreq{})
-				due = now + int64(ka/2)
-			}
-			next = due
+		next = deadline
+	} else {
+		due := min(cn.lastSent.Load(), cn.lastRecv.Load()) + int64(ka*3/4)
+		if now >= due {
+			cn.pingSent.Store(now)
+			cn.w.send(&wire.Pingreq{})
+			due = now + int64(ka/2)
 		}
-		timer.Reset(time.Duration(next - now))
+		next = due
 	}
+	cn.kaTimer.Reset(time.Duration(next - now))
 }
+
+// lossError is why a connection ended, naming the server. It is formatted
+// only when read: a connection closed on purpose ends with a read error
+// nobody looks at.
+type lossError struct {
+	server string
+	err    error
+}
+
+func (e *lossError) Error() string {
+	if errors.Is(e.err, io.EOF) {
+		return e.server + " closed the connection"
+	}
+	return "reading from " + e.server + ": " + e.err.Error()
+}
+
+func (e *lossError) Unwrap() error { return e.err }

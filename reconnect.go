@@ -15,16 +15,26 @@ import (
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
-// supervise watches the current connection and replaces it when it fails,
+// watch has the supervisor started when cn fails while the client runs.
+// Until a connection is lost there is no supervisor: a short-lived client
+// never pays for one.
+func (c *Client) watch(cn *connection) {
+	cn.onFail = func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed {
+			return // Close waits for cn itself
+		}
+		c.wg.Add(1)
+		go c.supervise(cn)
+	}
+}
+
+// supervise replaces a failed connection, and the next ones as they fail,
 // until the client ends.
 func (c *Client) supervise(cn *connection) {
 	defer c.wg.Done()
 	for {
-		select {
-		case <-cn.dead:
-		case <-c.done:
-			cn.fail(ErrClosed)
-		}
 		cn.wg.Wait() // nothing of it runs while the next one takes over
 		if c.ending.Load() {
 			<-c.done // Disconnect ends the client
@@ -50,6 +60,13 @@ func (c *Client) supervise(cn *connection) {
 			c.opts.OnConnectionLost(cause)
 		}
 		if cn = c.reconnect(cause); cn == nil {
+			return
+		}
+		select {
+		case <-cn.dead:
+		case <-c.done:
+			cn.fail(ErrClosed)
+			cn.wg.Wait()
 			return
 		}
 	}
@@ -151,7 +168,7 @@ func (c *Client) dialOne(ctx context.Context, t *target, attempt int) (*connecti
 	if err != nil {
 		return nil, err
 	}
-	if err := c.establish(cn, ack); err != nil {
+	if err := c.establish(cn, ack, attempt == 0); err != nil {
 		cn.fail(err)
 		cn.wg.Wait()
 		return nil, err
@@ -163,7 +180,8 @@ func (c *Client) dialOne(ctx context.Context, t *target, attempt int) (*connecti
 // said to the session, sends again what earlier connections left
 // unfinished, then the QoS 0 messages queued while offline, and only then
 // lets calls use it, so that everything leaves in the order it was made.
-func (c *Client) establish(cn *connection, ack *wire.Connack) error {
+// first says that no supervisor runs yet (Dial's connection).
+func (c *Client) establish(cn *connection, ack *wire.Connack, first bool) error {
 	present := ack.SessionPresent
 	if present && !c.opts.KeepSession {
 		// MQTT-3.2.2-4: we asked for a clean start and hold no session.
@@ -184,6 +202,9 @@ func (c *Client) establish(cn *connection, ack *wire.Connack) error {
 	}
 	if err := c.resume(cn, present); err != nil {
 		return err
+	}
+	if first {
+		c.watch(cn)
 	}
 	cn.start()
 

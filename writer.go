@@ -207,7 +207,17 @@ func (w *writer) sendLast(p wire.Packet) {
 		w.cn.c.trace(true, p)
 	}
 	w.closed = true
-	w.mu.Unlock()
+	if w.raw != nil {
+		w.flushLocked() // at once when the socket takes it, as it mostly does
+		w.mu.Lock()
+		written := !w.flushing && len(w.buf) == 0
+		w.mu.Unlock()
+		if written {
+			return
+		}
+	} else {
+		w.mu.Unlock()
+	}
 	w.wake()
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
