@@ -36,7 +36,7 @@ type connection struct {
 	cause    error  // why it failed; set before dead is closed
 	onFail   func() // set for a connection nobody watches yet: starts the supervisor
 	kaTimer  *time.Timer
-	wg       sync.WaitGroup // the reading and writing goroutines
+	wg       sync.WaitGroup // the reading goroutine and the writer's loop
 }
 
 // limits is what a server allows on a connection, from its CONNACK.
@@ -106,9 +106,9 @@ func (cn *connection) start() {
 		cn.kaTimer = time.AfterFunc(math.MaxInt64, cn.keepAliveTick)
 		cn.kaTimer.Reset(ka * 3 / 4)
 	}
-	cn.wg.Add(2)
+	cn.wg.Add(1)
 	go cn.readLoop()
-	go cn.w.loop(&cn.wg)
+	cn.w.flush() // what resume queued
 }
 
 // fail ends the connection with cause, once. Its goroutines end soon after;

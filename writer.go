@@ -24,7 +24,8 @@ const maxBuffered = 1 << 20
 // and everything on TLS and WebSocket, is written by the writer's goroutine
 // (loop), so that no caller ever blocks on the network beyond its ctx. The
 // reading goroutine only queues its acknowledgements and flushes them once
-// per batch of packets read.
+// per batch of packets read. The loop starts the first time it is needed:
+// on plain TCP, a short-lived connection may never need it.
 type writer struct {
 	cn  *connection
 	raw *nonblockingWriter // nil: the loop writes everything
@@ -33,7 +34,9 @@ type writer struct {
 	buf      []byte        // encoded packets waiting to be written
 	spare    []byte        // the last buffer written, reused next round
 	flushing bool          // a write is in progress; it takes what gathers meanwhile
-	closed   bool          // no more packets are accepted
+	started  bool          // the loop runs
+	last     bool          // the final packet is queued: no more are accepted
+	closed   bool          // no more packets are accepted, and the loop ends
 	space    chan struct{} // closed when buf drains; made by a waiting sender
 	kick     chan struct{} // wakes the loop; capacity 1
 	finished chan struct{} // closed when the loop has ended
@@ -111,7 +114,7 @@ func (w *writer) flush() {
 }
 
 func (w *writer) appendLocked(p wire.Packet) error {
-	if w.closed {
+	if w.closed || w.last {
 		return writerClosedError{}
 	}
 	b, err := p.Append(w.buf, w.cn.version)
@@ -130,6 +133,7 @@ func (w *writer) flushLocked() {
 		return
 	}
 	if w.raw == nil {
+		w.startLocked()
 		w.mu.Unlock()
 		w.wake()
 		return
@@ -165,6 +169,9 @@ func (w *writer) flushLocked() {
 		}
 		w.spare = out[:0]
 	}
+	if handOver {
+		w.startLocked()
+	}
 	handOver = handOver || w.closed // the loop ends once no write is in progress
 	w.mu.Unlock()
 	if err != nil {
@@ -188,6 +195,19 @@ func (w *writer) takeLocked() []byte {
 	return out
 }
 
+// startLocked starts the loop, unless it runs or the writer is closed. The
+// connection's WaitGroup counts it from here, under w.mu and before closed
+// is set, so never after the client began waiting for its goroutines.
+func (w *writer) startLocked() {
+	if w.started || w.closed {
+		return
+	}
+	w.started = true
+	w.cn.wg.Add(1)
+	go w.loop()
+}
+
+// wake has the loop, if it runs, write what is buffered.
 func (w *writer) wake() {
 	select {
 	case w.kick <- struct{}{}:
@@ -206,18 +226,20 @@ func (w *writer) sendLast(p wire.Packet) {
 	if err := w.appendLocked(p); err == nil {
 		w.cn.c.trace(true, p)
 	}
-	w.closed = true
+	w.last = true
 	if w.raw != nil {
 		w.flushLocked() // at once when the socket takes it, as it mostly does
 		w.mu.Lock()
-		written := !w.flushing && len(w.buf) == 0
-		w.mu.Unlock()
-		if written {
-			return
-		}
-	} else {
-		w.mu.Unlock()
 	}
+	if !w.flushing && len(w.buf) == 0 {
+		w.closed = true
+		w.mu.Unlock()
+		w.wake() // a loop that runs ends
+		return
+	}
+	w.startLocked()
+	w.closed = true
+	w.mu.Unlock()
 	w.wake()
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
@@ -236,8 +258,8 @@ func (w *writer) close() {
 }
 
 // loop writes what senders leave to it until the writer is closed.
-func (w *writer) loop(wg *sync.WaitGroup) {
-	defer wg.Done()
+func (w *writer) loop() {
+	defer w.cn.wg.Done()
 	defer close(w.finished)
 	for {
 		<-w.kick
