@@ -62,6 +62,8 @@ type Client struct {
 
 	reqMu sync.Mutex
 	req   *requester
+
+	authMu sync.Mutex // one re-authentication at a time
 }
 
 // Dial connects to the MQTT server at rawURL and returns once the server has
@@ -129,6 +131,9 @@ func checkOptions(o *DialOptions) error {
 		if o.Will.QoS > QoS2 {
 			return fmt.Errorf("mqtt: will QoS %d is not 0, 1 or 2", o.Will.QoS)
 		}
+	}
+	if o.Auth != nil && o.Version != 0 && o.Version != V5 {
+		return fmt.Errorf("mqtt: DialOptions.Auth needs MQTT 5.0, not %v", o.Version)
 	}
 	return nil
 }
@@ -234,6 +239,11 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 	dial := o.Dialer
 	if dial == nil {
 		var d net.Dialer
+		if o.KeepAlive > 0 {
+			// MQTT's keep alive finds a dead connection; TCP's would only
+			// cost system calls on every connection.
+			d.KeepAlive = -1
+		}
 		dial = d.DialContext
 	}
 	conn, err := dial(ctx, "tcp", t.host)
@@ -296,8 +306,9 @@ func ctxErr(ctx context.Context, err error) error {
 // dialTarget connects to one server, falling back from V5 to V311 when the
 // version was not chosen and the server refuses 5.
 func (c *Client) dialTarget(ctx context.Context, t *target, cred credentials) (*connection, *wire.Connack, error) {
-	if c.opts.Version != 0 {
-		return c.connect(ctx, t, cred, wire.Version(c.opts.Version))
+	if c.opts.Version != 0 || c.opts.Auth != nil {
+		// Enhanced authentication needs 5.0: no falling back.
+		return c.connect(ctx, t, cred, wire.V5)
 	}
 	cn, ack, err := c.connect(ctx, t, cred, wire.V5)
 	var ce *ConnectError
@@ -337,8 +348,16 @@ func (c *Client) connect(ctx context.Context, t *target, cred credentials, v wir
 	c.nextGen++
 	cn.w = newWriter(cn)
 	pkt := c.connectPacket(cred, v)
+	if a := c.opts.Auth; a != nil {
+		data, err := a.Start(ctx)
+		if err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("mqtt: connecting to %s: authentication method %s: %w", t.raw, a.Method(), err)
+		}
+		pkt.Properties.AuthMethod, pkt.Properties.AuthData = a.Method(), data
+	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	ack, err := cn.handshake(pkt)
+	ack, err := cn.handshake(ctx, pkt)
 	if !stop() && err == nil {
 		err = ctx.Err()
 	}
@@ -417,32 +436,55 @@ func (c *Client) connectPacket(cred credentials, v wire.Version) *wire.Connect {
 }
 
 // handshake writes CONNECT and reads the answer (MQTT-3.1.0-1: CONNECT is
-// the first packet).
-func (cn *connection) handshake(p *wire.Connect) (*wire.Connack, error) {
-	b, err := p.Append(nil, cn.version)
-	if err != nil {
-		return nil, err
-	}
-	cn.c.trace(true, p)
-	if _, err := cn.conn.Write(b); err != nil {
-		return nil, err
-	}
+// the first packet), going through the rounds of enhanced authentication
+// when DialOptions.Auth is set (auth.go).
+func (cn *connection) handshake(ctx context.Context, p *wire.Connect) (*wire.Connack, error) {
+	var out wire.Packet = p
 	cn.reader = wire.NewReader(cn.conn, 0)
 	cn.reader.MaxPacketSize = cn.c.opts.MaximumPacketSize
-	pkt, err := cn.reader.ReadPacket(cn.version)
-	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("the server closed the connection before CONNACK: %w", err)
+	for {
+		b, err := out.Append(nil, cn.version)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
+		cn.c.trace(true, out)
+		if _, err := cn.conn.Write(b); err != nil {
+			return nil, err
+		}
+		pkt, err := cn.reader.ReadPacket(cn.version)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("the server closed the connection before CONNACK: %w", err)
+			}
+			return nil, err
+		}
+		cn.c.trace(false, pkt)
+		a := cn.c.opts.Auth
+		switch pkt := pkt.(type) {
+		case *wire.Connack:
+			if a != nil && pkt.ReasonCode == wire.Success {
+				if err := a.Finish(ctx, authData(pkt.Properties)); err != nil {
+					cn.conn.Write(disconnectNotAuthorized)
+					return nil, fmt.Errorf("authentication method %s: the server failed: %w", a.Method(), err)
+				}
+			}
+			return pkt, nil
+		case *wire.Auth:
+			if a == nil {
+				return nil, errors.New("the server sent AUTH, but no authentication method was asked for") // MQTT-4.12.0-6
+			}
+			if out, err = answerChallenge(ctx, a, pkt); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("the server sent %v before CONNACK", pkt.Type())
+		}
 	}
-	cn.c.trace(false, pkt)
-	ack, ok := pkt.(*wire.Connack)
-	if !ok {
-		return nil, fmt.Errorf("the server sent %v before CONNACK", pkt.Type())
-	}
-	return ack, nil
 }
+
+// disconnectNotAuthorized is a v5 DISCONNECT 0x87: the client found the
+// server's authentication wanting.
+var disconnectNotAuthorized = []byte{0xE0, 0x01, byte(wire.NotAuthorized)}
 
 // ClientID returns the client identifier in use, which the server may have
 // assigned (v5).

@@ -36,6 +36,9 @@ type connection struct {
 	cause    error  // why it failed; set before dead is closed
 	onFail   func() // set for a connection nobody watches yet: starts the supervisor
 	kaTimer  *time.Timer
+
+	authMu sync.Mutex
+	auth   chan *wire.Auth // the server's AUTH packets, while Reauthenticate runs
 	wg       sync.WaitGroup // the reading goroutine and the writer's loop
 }
 
@@ -224,6 +227,8 @@ func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
 	case *wire.Pingresp:
 		cn.pingSent.Store(0)
 		return nil
+	case *wire.Auth:
+		return cn.receiveAuth(p)
 	case *wire.Disconnect:
 		de := &DisconnectError{ReasonCode: p.ReasonCode}
 		if p.Properties != nil {

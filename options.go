@@ -148,6 +148,11 @@ type DialOptions struct {
 	// used by Request to choose its response topic.
 	RequestResponseInfo bool
 
+	// Auth carries out MQTT 5.0 enhanced authentication (SCRAM, Kerberos,
+	// ...) at every connection; see also Client.Reauthenticate. nil: none,
+	// the user name and password alone.
+	Auth Authenticator
+
 	// Dialer opens the network connection; nil: a net.Dialer. It may
 	// connect through a proxy or a unix socket; address is "host:port".
 	Dialer func(ctx context.Context, network, address string) (net.Conn, error)

@@ -1,0 +1,143 @@
+package mqtt
+
+// This file holds MQTT 5.0 enhanced authentication (section 4.12): the
+// exchange of AUTH packets between CONNECT and CONNACK, and re-authentication
+// on a running connection.
+//
+//	CONNECT (method, Start's data) ->
+//	                               <- AUTH 0x18 (challenge)
+//	AUTH 0x18 (Continue's answer)  ->
+//	          ... as many rounds as the method needs ...
+//	                               <- CONNACK success (Finish checks its data)
+//
+// Re-authentication is the same exchange, opened by AUTH 0x19 and closed by
+// the server's AUTH 0x00.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/culex-mqtt/mqtt/wire"
+)
+
+// Authenticator carries out one enhanced authentication method, such as
+// SCRAM or Kerberos, at every connection and on Reauthenticate. Its calls
+// for one exchange come one after the other, never concurrently.
+type Authenticator interface {
+	// Method is the Authentication Method, such as "SCRAM-SHA-256".
+	Method() string
+	// Start returns the Authentication Data of the packet that opens an
+	// exchange: CONNECT, or the AUTH of a re-authentication. nil: none.
+	Start(ctx context.Context) ([]byte, error)
+	// Continue answers the server's challenge, the data of its AUTH
+	// packet, with the data of the client's AUTH.
+	Continue(ctx context.Context, challenge []byte) ([]byte, error)
+	// Finish checks the data the server sent with its success, for
+	// methods that authenticate the server too. An error closes the
+	// connection.
+	Finish(ctx context.Context, data []byte) error
+}
+
+// authData returns the Authentication Data of p, nil when it has none.
+func authData(p *wire.Properties) []byte {
+	if p == nil {
+		return nil
+	}
+	return p.AuthData
+}
+
+// answerChallenge answers the server's AUTH during an exchange: the next
+// AUTH to send, or an error that ends the exchange.
+func answerChallenge(ctx context.Context, a Authenticator, p *wire.Auth) (*wire.Auth, error) {
+	if p.ReasonCode != wire.ContinueAuthentication {
+		return nil, fmt.Errorf("the server sent AUTH %v during authentication", p.ReasonCode)
+	}
+	if p.Properties == nil || p.Properties.AuthMethod != a.Method() {
+		return nil, errors.New("the server's AUTH names another authentication method") // MQTT-4.12.0-5
+	}
+	data, err := a.Continue(ctx, p.Properties.AuthData)
+	if err != nil {
+		return nil, fmt.Errorf("authentication method %s: %w", a.Method(), err)
+	}
+	return &wire.Auth{ReasonCode: wire.ContinueAuthentication,
+		Properties: &wire.Properties{AuthMethod: a.Method(), AuthData: data}}, nil
+}
+
+// Reauthenticate authenticates again on the current connection with
+// DialOptions.Auth (MQTT 5.0 section 4.12.1), for instance when a token is
+// about to expire, and returns once the server has accepted. A server that
+// refuses closes the connection with DISCONNECT, and the error says why;
+// the client then reconnects, authenticating anew.
+func (c *Client) Reauthenticate(ctx context.Context) error {
+	a := c.opts.Auth
+	if a == nil {
+		return errors.New("mqtt: reauthenticate: DialOptions.Auth is not set")
+	}
+	cn, err := c.connection(ctx)
+	if err != nil {
+		return fmt.Errorf("mqtt: reauthenticate: %w", err)
+	}
+	if cn.version != wire.V5 {
+		return fmt.Errorf("mqtt: reauthenticate needs MQTT 5.0; the server speaks %v", cn.version)
+	}
+	c.authMu.Lock() // one exchange at a time (MQTT-4.12.1-2: no other AUTH meanwhile)
+	defer c.authMu.Unlock()
+	data, err := a.Start(ctx)
+	if err != nil {
+		return fmt.Errorf("mqtt: reauthenticate: authentication method %s: %w", a.Method(), err)
+	}
+	ch := make(chan *wire.Auth, 1)
+	cn.authMu.Lock()
+	cn.auth = ch
+	cn.authMu.Unlock()
+	defer func() { cn.authMu.Lock(); cn.auth = nil; cn.authMu.Unlock() }()
+	next := &wire.Auth{ReasonCode: wire.ReAuthenticate,
+		Properties: &wire.Properties{AuthMethod: a.Method(), AuthData: data}}
+	for {
+		if err := cn.w.send(next); err != nil {
+			select {
+			case <-cn.dead:
+				err = cn.cause
+			default:
+			}
+			return fmt.Errorf("mqtt: reauthenticate: %w", err)
+		}
+		var p *wire.Auth
+		select {
+		case p = <-ch:
+		case <-cn.dead:
+			return fmt.Errorf("mqtt: reauthenticate: %w", cn.cause)
+		case <-ctx.Done():
+			return fmt.Errorf("mqtt: reauthenticate: %w", ctx.Err())
+		}
+		if p.ReasonCode == wire.Success {
+			if err := a.Finish(ctx, authData(p.Properties)); err != nil {
+				cn.w.sendLast(&wire.Disconnect{ReasonCode: wire.NotAuthorized})
+				cn.fail(fmt.Errorf("authentication method %s: the server failed: %w", a.Method(), err))
+				return fmt.Errorf("mqtt: reauthenticate: %w", err)
+			}
+			return nil
+		}
+		if next, err = answerChallenge(ctx, a, p); err != nil {
+			return fmt.Errorf("mqtt: reauthenticate: %w", err)
+		}
+	}
+}
+
+// receiveAuth hands an AUTH from the server to the re-authentication that
+// waits for it. An AUTH nobody asked for breaks the protocol.
+func (cn *connection) receiveAuth(p *wire.Auth) error {
+	cn.authMu.Lock()
+	ch := cn.auth
+	cn.authMu.Unlock()
+	if ch == nil {
+		return errors.New("the server sent AUTH outside an authentication exchange")
+	}
+	select {
+	case ch <- p:
+		return nil
+	default:
+		return errors.New("the server sent AUTH twice without an answer")
+	}
+}

@@ -1,0 +1,148 @@
+package mqtt_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/mqtttest"
+	"github.com/culex-mqtt/mqtt/wire"
+)
+
+// echoAuth is a toy challenge-response method: the server sends a nonce,
+// the client answers it reversed, twice; the server's final data is "ok".
+type echoAuth struct {
+	secret   string
+	finished []byte
+	badPeer  bool // refuse the server's final data
+}
+
+func (a *echoAuth) Method() string                        { return "ECHO" }
+func (a *echoAuth) Start(context.Context) ([]byte, error) { return []byte("hello " + a.secret), nil }
+func (a *echoAuth) Continue(_ context.Context, challenge []byte) ([]byte, error) {
+	out := slices.Clone(challenge)
+	slices.Reverse(out)
+	return out, nil
+}
+func (a *echoAuth) Finish(_ context.Context, data []byte) error {
+	a.finished = data
+	if a.badPeer {
+		return errors.New("the server's proof is wrong")
+	}
+	return nil
+}
+
+// echoServer checks the exchange of echoAuth: step 0 carries the secret,
+// steps 1 and 2 answer the nonces.
+func echoServer(secret string) mqtttest.Option {
+	return mqtttest.EnhancedAuth(func(c *wire.Connect, step int, data []byte) ([]byte, wire.ReasonCode) {
+		nonces := [][]byte{[]byte("abc"), []byte("xyz")}
+		switch {
+		case step == 0 && string(data) == "hello "+secret:
+			return nonces[0], wire.ContinueAuthentication
+		case step == 1 && string(data) == "cba":
+			return nonces[1], wire.ContinueAuthentication
+		case step == 2 && string(data) == "zyx":
+			return []byte("ok"), wire.Success
+		}
+		return nil, wire.NotAuthorized
+	})
+}
+
+// authPackets lists the AUTH exchange of a client as the broker saw it:
+// direction, type, and reason code for AUTH.
+func authPackets(srv *mqtttest.Server, clientID string) []string {
+	var out []string
+	for _, r := range srv.Packets() {
+		if r.ClientID != clientID {
+			continue
+		}
+		dir := "<-"
+		if r.Dir == mqtttest.FromClient {
+			dir = "->"
+		}
+		switch p := r.Packet.(type) {
+		case *wire.Connect:
+			out = append(out, fmt.Sprintf("%sCONNECT %s", dir, p.Properties.AuthMethod))
+		case *wire.Auth:
+			out = append(out, fmt.Sprintf("%sAUTH %#02x", dir, byte(p.ReasonCode)))
+		case *wire.Connack:
+			out = append(out, fmt.Sprintf("%sCONNACK %#02x", dir, byte(p.ReasonCode)))
+		}
+	}
+	return out
+}
+
+// Enhanced authentication (MQTT-4.12.0-1..7): CONNECT names the method and
+// carries the first data, each AUTH 0x18 from the server is answered with an
+// AUTH 0x18 of the same method, and the server's final data reaches Finish.
+// Reauthenticate runs the exchange again, opened by AUTH 0x19
+// (MQTT-4.12.1-1).
+func TestEnhancedAuth(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer(echoServer("s3cret"))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a := &echoAuth{secret: "s3cret"}
+	c, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{ClientID: "auth", Auth: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if string(a.finished) != "ok" {
+		t.Errorf("Finish got %q, want the server's final data %q", a.finished, "ok")
+	}
+	want := []string{"->CONNECT ECHO", "<-AUTH 0x18", "->AUTH 0x18", "<-AUTH 0x18", "->AUTH 0x18", "<-CONNACK 0x00"}
+	if diff := cmp.Diff(want, authPackets(srv, "auth")); diff != "" {
+		t.Errorf("exchange at connect (-want +got)\n%s", diff)
+	}
+	if err := c.Reauthenticate(ctx); err != nil {
+		t.Fatalf("Reauthenticate: %v", err)
+	}
+	want = append(want, "->AUTH 0x19", "<-AUTH 0x18", "->AUTH 0x18", "<-AUTH 0x18", "->AUTH 0x18", "<-AUTH 0x00")
+	if diff := cmp.Diff(want, authPackets(srv, "auth")); diff != "" {
+		t.Errorf("exchange with re-authentication (-want +got)\n%s", diff)
+	}
+	// The connection still works.
+	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
+		t.Errorf("publish after re-authenticating: %v", err)
+	}
+}
+
+// A server that refuses the exchange gives a *ConnectError; a server whose
+// final data the method refuses fails Dial, and the client says so with
+// DISCONNECT 0x87.
+func TestEnhancedAuthRefused(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer(echoServer("s3cret"))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{ClientID: "wrong", Auth: &echoAuth{secret: "guess"}})
+	var ce *mqtt.ConnectError
+	if !errors.As(err, &ce) || ce.ReasonCode != wire.NotAuthorized {
+		t.Errorf("Dial with the wrong secret: %v, want *ConnectError not authorized", err)
+	}
+	_, err = mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{ClientID: "doubt", Auth: &echoAuth{secret: "s3cret", badPeer: true}})
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("proof is wrong")) {
+		t.Errorf("Dial refusing the server's final data: %v", err)
+	}
+	_, err = srv.WaitPacket(ctx, func(r mqtttest.Record) bool {
+		d, ok := r.Packet.(*wire.Disconnect)
+		return ok && r.ClientID == "doubt" && d.ReasonCode == wire.NotAuthorized
+	})
+	if err != nil {
+		t.Errorf("no DISCONNECT 0x87 after refusing the server: %v", err)
+	}
+	if _, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{Version: mqtt.V311, Auth: &echoAuth{}}); err == nil {
+		t.Error("Dial with Auth and MQTT 3.1.1 succeeded")
+	}
+}
