@@ -146,3 +146,48 @@ func TestEnhancedAuthRefused(t *testing.T) {
 		t.Error("Dial with Auth and MQTT 3.1.1 succeeded")
 	}
 }
+
+// With AutoTopicAlias, a topic published again goes out as its alias alone
+// (MQTT-3.3.2-8); when the server's maximum is reached the oldest alias
+// takes the new topic, sent in full (MQTT-3.3.2-7, never above the maximum:
+// MQTT-3.3.2-9). The subscriber sees every topic in full.
+func TestAutoTopicAlias(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer(mqtttest.TopicAliasMaximum(3))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{ClientID: "alias", AutoTopicAlias: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sub, err := c.Subscribe(ctx, mqtt.Filter{Topic: "#", QoS: mqtt.QoS1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topics := []string{"a/long/topic", "a/long/topic", "b", "c", "b", "d", "a/long/topic"}
+	for _, tp := range topics {
+		if err := c.Publish(ctx, mqtt.Message{Topic: tp, QoS: mqtt.QoS1, Payload: []byte(tp)}); err != nil {
+			t.Fatalf("publish %q: %v", tp, err)
+		}
+	}
+	for _, tp := range topics {
+		m, err := sub.Next(ctx)
+		if err != nil || m.Topic != tp || string(m.Payload) != tp {
+			t.Fatalf("received %q %q (%v), want %q", m.Topic, m.Payload, err, tp)
+		}
+	}
+	var got []string
+	for _, r := range srv.Packets() {
+		if p, ok := r.Packet.(*wire.Publish); ok && r.Dir == mqtttest.FromClient {
+			got = append(got, fmt.Sprintf("%q=%d", p.Topic, p.Properties.TopicAlias))
+		}
+	}
+	want := []string{`"a/long/topic"=1`, `""=1`, `"b"=2`, `"c"=3`, `""=2`,
+		`"d"=1`, // all three taken: the oldest, 1, goes to d
+		`"a/long/topic"=2`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("PUBLISH topics and aliases (-want +got)\n%s", diff)
+	}
+}

@@ -138,6 +138,11 @@ type DialOptions struct {
 	// TopicAliasMaximum is how many topic aliases the server may set on
 	// messages it sends us (v5). 0: none.
 	TopicAliasMaximum uint16
+	// AutoTopicAlias sends a topic alias instead of the topic for topics
+	// published before on the connection, up to the server's Topic Alias
+	// Maximum (v5; MQTT.js autoAssignTopicAlias): fewer bytes for long
+	// topics published often. false: topics always go out in full.
+	AutoTopicAlias bool
 	// NoProblemInfo asks the server to leave reason strings and user
 	// properties out of its acknowledgements (v5 Request Problem
 	// Information 0). false: the server may send them.

@@ -28,7 +28,8 @@ const maxBuffered = 1 << 20
 // on plain TCP, a short-lived connection may never need it.
 type writer struct {
 	cn  *connection
-	raw *nonblockingWriter // nil: the loop writes everything
+	raw     *nonblockingWriter // nil: the loop writes everything
+	aliases *topicAliases      // nil: topics go out in full
 
 	mu       sync.Mutex
 	buf      []byte        // encoded packets waiting to be written
@@ -116,6 +117,13 @@ func (w *writer) flush() {
 func (w *writer) appendLocked(p wire.Packet) error {
 	if w.closed || w.last {
 		return writerClosedError{}
+	}
+	if pub, ok := p.(*wire.Publish); ok && w.aliases != nil && pub.Topic != "" {
+		b, err := w.aliases.appendPublish(w.buf, pub, w.cn.version)
+		if err == nil {
+			w.buf = b
+		}
+		return err
 	}
 	b, err := p.Append(w.buf, w.cn.version)
 	if err != nil {
@@ -285,4 +293,54 @@ func (w *writer) loop() {
 		}
 		w.mu.Unlock()
 	}
+}
+
+// topicAliases assigns topic aliases to the topics of outgoing PUBLISH
+// packets (v5, DialOptions.AutoTopicAlias): the first PUBLISH of a topic
+// carries the topic and its new alias, later ones the alias alone. When
+// every alias the server allows is taken, the oldest is given to the new
+// topic. The writer applies them as it encodes, under its lock, so the
+// server learns each mapping before its first use (MQTT-3.3.2-7: they hold
+// for one connection).
+type topicAliases struct {
+	max     uint16
+	byTopic map[string]uint16
+	topics  []string // by alias - 1
+	next    uint16   // the alias to take over when all are used
+	props   wire.Properties
+}
+
+func newTopicAliases(max uint16) *topicAliases {
+	return &topicAliases{max: max, byTopic: make(map[string]uint16)}
+}
+
+// appendPublish encodes p onto b with its topic alias.
+func (a *topicAliases) appendPublish(b []byte, p *wire.Publish, v wire.Version) ([]byte, error) {
+	alias, known := a.byTopic[p.Topic]
+	if !known {
+		if len(a.topics) < int(a.max) {
+			a.topics = append(a.topics, p.Topic)
+			alias = uint16(len(a.topics))
+		} else {
+			alias = a.next + 1
+			delete(a.byTopic, a.topics[a.next])
+			a.topics[a.next] = p.Topic
+			a.next = (a.next + 1) % a.max
+		}
+		a.byTopic[p.Topic] = alias
+	}
+	topic, props := p.Topic, p.Properties
+	if props != nil {
+		a.props = *props
+	} else {
+		a.props = wire.Properties{}
+	}
+	a.props.TopicAlias = alias
+	p.Properties = &a.props
+	if known {
+		p.Topic = "" // MQTT-3.3.2-8: the alias stands for it
+	}
+	b, err := p.Append(b, v)
+	p.Topic, p.Properties = topic, props
+	return b, err
 }
