@@ -39,7 +39,7 @@ type connection struct {
 
 	authMu sync.Mutex
 	auth   chan *wire.Auth // the server's AUTH packets, while Reauthenticate runs
-	wg       sync.WaitGroup // the reading goroutine and the writer's loop
+	wg     sync.WaitGroup  // the reading goroutine and the writer's loop
 }
 
 // limits is what a server allows on a connection, from its CONNACK.

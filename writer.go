@@ -27,7 +27,7 @@ const maxBuffered = 1 << 20
 // per batch of packets read. The loop starts the first time it is needed:
 // on plain TCP, a short-lived connection may never need it.
 type writer struct {
-	cn  *connection
+	cn      *connection
 	raw     *nonblockingWriter // nil: the loop writes everything
 	aliases *topicAliases      // nil: topics go out in full
 
