@@ -80,10 +80,11 @@ func authPackets(srv *mqtttest.Server, clientID string) []string {
 	return out
 }
 
-// Enhanced authentication (MQTT-4.12.0-1..7): CONNECT names the method and
-// carries the first data, each AUTH 0x18 from the server is answered with an
-// AUTH 0x18 of the same method, and the server's final data reaches Finish.
-// Reauthenticate runs the exchange again, opened by AUTH 0x19
+// Enhanced authentication: CONNECT names the method and carries the first
+// data, each AUTH 0x18 from the server is answered with an AUTH 0x18
+// (MQTT-4.12.0-3) of the same method (MQTT-4.12.0-5), nothing else goes out
+// before CONNACK (MQTT-3.1.2-30), and the server's final data reaches
+// Finish. Reauthenticate runs the exchange again, opened by AUTH 0x19
 // (MQTT-4.12.1-1).
 func TestEnhancedAuth(t *testing.T) {
 	t.Parallel()
@@ -101,6 +102,11 @@ func TestEnhancedAuth(t *testing.T) {
 		t.Errorf("Finish got %q, want the server's final data %q", a.finished, "ok")
 	}
 	want := []string{"->CONNECT ECHO", "<-AUTH 0x18", "->AUTH 0x18", "<-AUTH 0x18", "->AUTH 0x18", "<-CONNACK 0x00"}
+	for _, r := range srv.Packets() {
+		if a, ok := r.Packet.(*wire.Auth); ok && r.Dir == mqtttest.FromClient && a.Properties.AuthMethod != "ECHO" {
+			t.Errorf("client AUTH with method %q", a.Properties.AuthMethod)
+		}
+	}
 	if diff := cmp.Diff(want, authPackets(srv, "auth")); diff != "" {
 		t.Errorf("exchange at connect (-want +got)\n%s", diff)
 	}
@@ -149,8 +155,11 @@ func TestEnhancedAuthRefused(t *testing.T) {
 
 // With AutoTopicAlias, a topic published again goes out as its alias alone
 // (MQTT-3.3.2-8); when the server's maximum is reached the oldest alias
-// takes the new topic, sent in full (MQTT-3.3.2-7, never above the maximum:
-// MQTT-3.3.2-9). The subscriber sees every topic in full.
+// takes the new topic, sent in full (MQTT-3.3.2-7; never above the maximum:
+// MQTT-3.3.2-9, MQTT-3.2.2-17). The subscriber sees every topic in full. A
+// client PUBLISH never carries a Subscription Identifier (MQTT-3.3.4-6), nor
+// does a client without an authentication method send AUTH (MQTT-4.12.0-7).
+// A server without topic aliases gets none (MQTT-3.2.2-18).
 func TestAutoTopicAlias(t *testing.T) {
 	t.Parallel()
 	srv := mqtttest.NewServer(mqtttest.TopicAliasMaximum(3))
@@ -180,8 +189,17 @@ func TestAutoTopicAlias(t *testing.T) {
 	}
 	var got []string
 	for _, r := range srv.Packets() {
-		if p, ok := r.Packet.(*wire.Publish); ok && r.Dir == mqtttest.FromClient {
+		if r.Dir != mqtttest.FromClient {
+			continue
+		}
+		if p, ok := r.Packet.(*wire.Publish); ok {
 			got = append(got, fmt.Sprintf("%q=%d", p.Topic, p.Properties.TopicAlias))
+			if len(p.Properties.SubscriptionIDs) != 0 {
+				t.Errorf("client PUBLISH with subscription IDs %v", p.Properties.SubscriptionIDs)
+			}
+		}
+		if r.Packet.Type() == wire.AUTH {
+			t.Error("client sent AUTH without an authentication method")
 		}
 	}
 	want := []string{`"a/long/topic"=1`, `""=1`, `"b"=2`, `"c"=3`, `""=2`,
@@ -189,5 +207,23 @@ func TestAutoTopicAlias(t *testing.T) {
 		`"a/long/topic"=2`}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("PUBLISH topics and aliases (-want +got)\n%s", diff)
+	}
+
+	none := mqtttest.NewServer(mqtttest.TopicAliasMaximum(0))
+	t.Cleanup(none.Close)
+	c2, err := mqtt.Dial(ctx, none.URL, &mqtt.DialOptions{AutoTopicAlias: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	for range 2 {
+		if err := c2.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range none.Packets() {
+		if p, ok := r.Packet.(*wire.Publish); ok && p.Properties != nil && p.Properties.TopicAlias != 0 {
+			t.Errorf("topic alias %d sent to a server without topic aliases", p.Properties.TopicAlias)
+		}
 	}
 }

@@ -182,7 +182,9 @@ func TestPublishQoS1(t *testing.T) {
 	}
 }
 
-// MQTT-4.3.3-1 .. MQTT-4.3.3-5, MQTT-4.6.0-4: the QoS 2 sender flow.
+// MQTT-4.3.3-1, MQTT-4.3.3-2, MQTT-4.3.3-3, MQTT-4.3.3-4, MQTT-4.3.3-5,
+// MQTT-4.6.0-4: the QoS 2 sender flow: a first PUBLISH of QoS 2 with DUP 0,
+// unacknowledged until PUBREC, then PUBREL until PUBCOMP.
 func TestPublishQoS2(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.String(), func(t *testing.T) {
@@ -301,8 +303,9 @@ func TestPublishCancel(t *testing.T) {
 	})
 }
 
-// MQTT-3.3.4-7, MQTT-4.9.0-2, MQTT-3.3.4-8: at most Receive Maximum QoS>0
-// PUBLISH in flight; other packets are not held back.
+// MQTT-3.3.4-7, MQTT-4.9.0-1, MQTT-4.9.0-2, MQTT-3.3.4-8, MQTT-4.9.0-3: at
+// most Receive Maximum QoS>0 PUBLISH in flight (a quota that starts at it);
+// other packets are not held back while it is used up.
 func TestReceiveMaximum(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex

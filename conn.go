@@ -306,7 +306,10 @@ func ctxErr(ctx context.Context, err error) error {
 // dialTarget connects to one server, falling back from V5 to V311 when the
 // version was not chosen and the server refuses 5.
 func (c *Client) dialTarget(ctx context.Context, t *target, cred credentials) (*connection, *wire.Connack, error) {
-	if c.opts.Version != 0 || c.opts.Auth != nil {
+	if c.opts.Version != 0 {
+		return c.connect(ctx, t, cred, wire.Version(c.opts.Version))
+	}
+	if c.opts.Auth != nil {
 		// Enhanced authentication needs 5.0: no falling back.
 		return c.connect(ctx, t, cred, wire.V5)
 	}

@@ -125,9 +125,10 @@ func withinJitter(d, base time.Duration) bool {
 
 // After a lost connection the client connects again after about a second
 // and, the server having kept the session, sends what was unacknowledged
-// as it stood: PUBLISH with DUP, PUBREL past PUBREC, in the original order
-// and with the original identifiers (MQTT-4.4.0-1, MQTT-3.3.1-1,
-// MQTT-4.6.0-1). Publish calls waiting meanwhile return when the new
+// as it stood: PUBLISH with DUP, PUBREL past PUBREC (never the PUBLISH
+// again: MQTT-4.3.3-6), in the original order and with the original
+// identifiers (MQTT-4.4.0-1, MQTT-3.3.1-1, MQTT-4.6.0-1, MQTT-3.1.3-2:
+// the client ID keys the session). Publish calls waiting meanwhile return when the new
 // connection's acknowledgements arrive.
 func TestReconnectResends(t *testing.T) {
 	for _, v := range []wire.Version{wire.V311, wire.V5} {
@@ -217,10 +218,10 @@ func TestReconnectResends(t *testing.T) {
 	}
 }
 
-// When the server kept no session, the client subscribes again to what it
-// had (MQTT.js resubscribe), sends unacknowledged PUBLISHes afresh (DUP 0:
-// the new session never saw them), and completes QoS 2 flows past PUBREC:
-// the server had the message.
+// When the server kept no session, the client discards its session state
+// (MQTT-3.2.2-5): it completes QoS 2 flows past PUBREC (the server had the
+// message), subscribes again to what it had (MQTT.js resubscribe), and sends
+// unacknowledged PUBLISHes afresh (DUP 0: the new session never saw them).
 func TestReconnectWithoutSession(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, ps, p := dialPeers(t, wire.V5, nil)
