@@ -13,6 +13,24 @@
 // *DialOptions gives the defaults: MQTT 5.0 with a fall back to 3.1.1, a
 // clean start, a keep alive of 60 seconds and an in-memory Store.
 //
+// # Reconnecting
+//
+// When the connection is lost, the client connects again by itself: after
+// about a second, then waiting twice as long after each failed attempt up
+// to 30 seconds, each wait varied by ±20 %, trying the URL and then
+// DialOptions.Servers. BeforeConnect may change the URL and credentials
+// before every attempt. Calls made meanwhile wait, bounded by their ctx;
+// QoS 0 messages are queued (DialOptions.OfflineQueue). On the new
+// connection the client sends again every QoS 1/2 message still
+// unacknowledged, in its original order: with DUP when the server kept the
+// session, afresh when it did not, in which case it also subscribes again
+// to the filters of its open Subscriptions. OnConnectionLost,
+// OnReconnecting and OnConnect tell the application. NoReconnect turns it
+// all off: then a lost connection ends the client.
+//
+// A silent server (a connection that is half-open) is noticed by keep alive
+// within 1.25 keep alive.
+//
 // # Context and cancellation
 //
 // The ctx of Dial bounds the dial only. The ctx of Publish, Subscribe,
@@ -40,9 +58,10 @@
 //
 // A server that refuses the connection gives a *ConnectError; one that
 // refuses a publish or a subscription gives a *ReasonError; one that sends
-// DISCONNECT ends the client with a *DisconnectError. After Close, calls
-// return ErrClosed; after a lost connection they return an error that wraps
-// ErrClosed and the cause. Topic validation errors are *wire.Error values
+// DISCONNECT has the client reconnect, unless it says another client took
+// the session over: that ends the client with a *DisconnectError. After
+// Close, calls return ErrClosed; with NoReconnect, after a lost connection
+// they return an error that wraps ErrClosed and the cause. Topic validation errors are *wire.Error values
 // and nothing is sent.
 //
 // # Persistence
