@@ -77,3 +77,39 @@ func ExampleClient_Subscribe() {
 	fmt.Printf("%s = %s\n", m.Topic, m.Payload)
 	// Output: sensors/kitchen/temperature = 21.5
 }
+
+// A client reconnects by itself; calls made meanwhile wait for it.
+func ExampleDialOptions_reconnect() {
+	broker := mqtttest.NewServer()
+	defer broker.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	connected := make(chan bool, 2)
+	c, err := mqtt.Dial(ctx, broker.URL, &mqtt.DialOptions{
+		ClientID:       "reconnecting",
+		KeepSession:    true,
+		ReconnectDelay: 10 * time.Millisecond, // 1s when unset
+		OnConnect:      func(sessionPresent bool) { connected <- sessionPresent },
+		OnReconnecting: func(attempt int, _ time.Duration, err error) {
+			fmt.Println("reconnecting, attempt", attempt)
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Println("connected, session present:", <-connected)
+
+	broker.CloseClientConnections() // the network fails
+	fmt.Println("connected again, session present:", <-connected)
+	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("published")
+	// Output:
+	// connected, session present: false
+	// reconnecting, attempt 1
+	// connected again, session present: true
+	// published
+}
