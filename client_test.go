@@ -98,6 +98,23 @@ func (p *peer) send(pkts ...wire.Packet) {
 	}
 }
 
+// subscribe has c subscribe to f, answers the SUBSCRIBE granting the QoS
+// asked for, and returns the Subscription with the SUBSCRIBE the peer read.
+func (p *peer) subscribe(c *mqtt.Client, f mqtt.Filter) (*mqtt.Subscription, *wire.Subscribe) {
+	p.t.Helper()
+	res := make(chan *mqtt.Subscription, 1)
+	go func() {
+		s, err := c.Subscribe(context.Background(), f)
+		if err != nil {
+			p.t.Error(err)
+		}
+		res <- s
+	}()
+	pkt := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+	p.send(&wire.Suback{PacketID: pkt.PacketID, ReasonCodes: []wire.ReasonCode{wire.ReasonCode(f.QoS)}})
+	return <-res, pkt
+}
+
 // async runs f in a goroutine and returns a channel with its error.
 func async(f func() error) <-chan error {
 	ch := make(chan error, 1)
@@ -401,17 +418,8 @@ func TestIncomingAckOrder(t *testing.T) {
 		c, p := dialPeer(t, wire.V311, &wire.Connack{}, &mqtt.DialOptions{ClientID: "x"})
 		ctx := context.Background()
 		subscribe := func(topic string) *mqtt.Subscription {
-			res := make(chan *mqtt.Subscription, 1)
-			go func() {
-				s, err := c.Subscribe(ctx, mqtt.Filter{Topic: topic, QoS: mqtt.QoS1})
-				if err != nil {
-					t.Error(err)
-				}
-				res <- s
-			}()
-			pkt := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
-			p.send(&wire.Suback{PacketID: pkt.PacketID, ReasonCodes: []wire.ReasonCode{1}})
-			return <-res
+			s, _ := p.subscribe(c, mqtt.Filter{Topic: topic, QoS: mqtt.QoS1})
+			return s
 		}
 		sa, sb := subscribe("a"), subscribe("b")
 		p.send(&wire.Publish{QoS: 1, PacketID: 1, Topic: "a", Payload: []byte("first")},
@@ -450,17 +458,7 @@ func TestIncomingQoS2(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
 		ctx := context.Background()
-		res := make(chan *mqtt.Subscription, 1)
-		go func() {
-			s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "#", QoS: mqtt.QoS2})
-			if err != nil {
-				t.Error(err)
-			}
-			res <- s
-		}()
-		sp := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
-		p.send(&wire.Suback{PacketID: sp.PacketID, ReasonCodes: []wire.ReasonCode{2}})
-		s := <-res
+		s, _ := p.subscribe(c, mqtt.Filter{Topic: "#", QoS: mqtt.QoS2})
 		p.send(&wire.Publish{QoS: 2, PacketID: 5, Topic: "x", Payload: []byte("one")})
 		m, err := s.Next(ctx)
 		if err != nil || string(m.Payload) != "one" {

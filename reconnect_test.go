@@ -226,17 +226,7 @@ func TestReconnectWithoutSession(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, ps, p := dialPeers(t, wire.V5, nil)
 		ctx := context.Background()
-		subc := make(chan *mqtt.Subscription, 1)
-		go func() {
-			s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "s/#", QoS: mqtt.QoS2})
-			if err != nil {
-				t.Error(err)
-			}
-			subc <- s
-		}()
-		sub := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
-		p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS1}})
-		s := <-subc
+		s, sub := p.subscribe(c, mqtt.Filter{Topic: "s/#", QoS: mqtt.QoS2})
 		one := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "x", QoS: mqtt.QoS1}) })
 		pub1 := p.expect(wire.PUBLISH).(*wire.Publish)
 		two := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "y", QoS: mqtt.QoS2}) })
@@ -428,14 +418,7 @@ func TestReconnectIncomingQoS2(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, ps, p := dialPeers(t, wire.V5, &mqtt.DialOptions{ClientID: "in", KeepSession: true})
 		ctx := context.Background()
-		subc := make(chan *mqtt.Subscription, 1)
-		go func() {
-			s, _ := c.Subscribe(ctx, mqtt.Filter{Topic: "t", QoS: mqtt.QoS2})
-			subc <- s
-		}()
-		sp := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
-		p.send(&wire.Suback{PacketID: sp.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS2}})
-		s := <-subc
+		s, _ := p.subscribe(c, mqtt.Filter{Topic: "t", QoS: mqtt.QoS2})
 		p.send(&wire.Publish{Topic: "t", QoS: 2, PacketID: 7, Payload: []byte("once")})
 		synctest.Wait()
 		p.conn.Close()
