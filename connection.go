@@ -27,8 +27,9 @@ type connection struct {
 	w       *writer
 	limits
 
-	lastSent, lastRecv atomic.Int64 // UnixNano
-	pingSent           atomic.Int64 // UnixNano of an unanswered PINGREQ, 0 if none
+	lastSent, lastRecv atomic.Int64  // UnixNano
+	pingSent           atomic.Int64  // UnixNano of an unanswered PINGREQ, 0 if none
+	writes             atomic.Uint64 // counts writes, each before it starts (quickack_linux.go)
 
 	failed   atomic.Bool   // set by fail, before dead is closed
 	dead     chan struct{} // closed when the connection has failed or was closed
@@ -108,6 +109,9 @@ func (cn *connection) start() {
 		// Set before it can fire, and before fail can stop it.
 		cn.kaTimer = time.AfterFunc(math.MaxInt64, cn.keepAliveTick)
 		cn.kaTimer.Reset(ka * 3 / 4)
+	}
+	if q, ok := cn.conn.(interface{ watchWrites(*atomic.Uint64) }); ok {
+		q.watchWrites(&cn.writes)
 	}
 	cn.wg.Add(1)
 	go cn.readLoop()

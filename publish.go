@@ -99,7 +99,7 @@ func (c *Client) publishQoS0(ctx context.Context, p *wire.Publish) error {
 		if err := cn.w.waitSpace(ctx); err != nil {
 			return notSent("publish", err)
 		}
-		err := cn.w.send(p)
+		err := cn.w.post(p)
 		if err == nil {
 			return nil
 		}
@@ -306,7 +306,7 @@ func (c *Client) acknowledge(in *inbound) {
 	cn := c.current()
 	if in.qos == 1 {
 		if cn != nil {
-			cn.w.send(&wire.Puback{PacketID: in.id})
+			cn.w.post(&wire.Puback{PacketID: in.id})
 		}
 		return
 	}
@@ -315,7 +315,7 @@ func (c *Client) acknowledge(in *inbound) {
 	}
 	c.router.qos2Acked(in.id)
 	if cn != nil {
-		cn.w.send(&wire.Pubrec{PacketID: in.id})
+		cn.w.post(&wire.Pubrec{PacketID: in.id})
 	}
 }
 

@@ -17,10 +17,10 @@ const maxBuffered = 1 << 20
 // what has gathered, and packets that arrive during a write leave with the
 // next one. Nobody waits for the network while holding the lock.
 //
-// Who writes: on plain TCP (Unix), a sender on an application goroutine
-// (Publish, Subscribe, Next's acknowledgement) writes the buffer itself with
-// a non-blocking system call, sparing the hand-off to another goroutine that
-// costs a wake-up per message. Whatever the socket does not take at once,
+// Who writes: on plain TCP (Unix), a sender on an application goroutine that
+// waits for an answer (a QoS 1/2 Publish, Subscribe) writes the buffer
+// itself with a non-blocking system call, sparing the hand-off to another
+// goroutine that costs a wake-up per message. Whatever the socket does not take at once,
 // and everything on TLS and WebSocket, is written by the writer's goroutine
 // (loop), so that no caller ever blocks on the network beyond its ctx. The
 // reading goroutine only queues its acknowledgements and flushes them once
@@ -95,6 +95,29 @@ func (w *writer) send(p wire.Packet) error {
 	return nil
 }
 
+// post encodes p into the buffer for the writer's goroutine to write, with
+// whatever else gathers meanwhile. For streams whose sender does not wait
+// for an answer (QoS 0 messages, the acknowledgements Next sends): they
+// leave in batches, where writing each at once would cost a system call
+// per packet.
+func (w *writer) post(p wire.Packet) error {
+	w.mu.Lock()
+	if err := w.appendLocked(p); err != nil {
+		w.mu.Unlock()
+		return err
+	}
+	busy := w.flushing
+	if !busy {
+		w.startLocked()
+	}
+	w.mu.Unlock()
+	if !busy {
+		w.wake()
+	}
+	w.cn.c.trace(true, p)
+	return nil
+}
+
 // queue encodes p into the buffer for the next flush: for the reading
 // goroutine, which flushes once it has handled every packet it has read,
 // and for resume, before the connection starts.
@@ -157,6 +180,7 @@ func (w *writer) flushLocked() {
 		}
 		out := w.takeLocked()
 		w.mu.Unlock()
+		w.cn.writes.Add(1)
 		n, werr := w.raw.write(out)
 		w.cn.lastSent.Store(time.Now().UnixNano())
 		w.mu.Lock()
@@ -275,6 +299,7 @@ func (w *writer) loop() {
 		for !w.flushing && len(w.buf) > 0 {
 			out := w.takeLocked()
 			w.mu.Unlock()
+			w.cn.writes.Add(1)
 			_, err := w.cn.conn.Write(out)
 			w.cn.lastSent.Store(time.Now().UnixNano())
 			w.mu.Lock()
