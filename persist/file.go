@@ -612,15 +612,47 @@ func (s *fileStore) commitLoop() {
 
 // submit queues one record and waits until it is durable.
 func (s *fileStore) submit(op byte, dir Direction, id uint16, data []byte) error {
-	need := recHdr + len(data)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	b, err := s.addLocked(op, dir, id, data)
+	if err != nil {
+		return err
+	}
+	return s.waitLocked(b)
+}
+
+// Apply queues the records of every change, in order, and waits until the
+// last is durable: changes that fit one batch cost one write and one sync.
+func (s *fileStore) Apply(changes []Change) error {
+	if err := checkChanges(changes); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b uint64
+	for _, ch := range changes {
+		var op byte = opPut
+		if ch.Delete {
+			op = opDelete
+		}
+		var err error
+		if b, err = s.addLocked(op, ch.Dir, ch.ID, ch.Data); err != nil {
+			return err
+		}
+	}
+	return s.waitLocked(b)
+}
+
+// addLocked appends one record to the pending batch, waiting for room, and
+// returns the number of the batch it is in.
+func (s *fileStore) addLocked(op byte, dir Direction, id uint16, data []byte) (uint64, error) {
+	need := recHdr + len(data)
 	for {
 		if s.closed {
-			return ErrClosed
+			return 0, ErrClosed
 		}
 		if s.failed != nil {
-			return s.failed
+			return 0, s.failed
 		}
 		if len(s.pending) == frameHdr || len(s.pending)-frameHdr+need <= batchCap {
 			break
@@ -631,7 +663,11 @@ func (s *fileStore) submit(op byte, dir Direction, id uint16, data []byte) error
 	if len(s.pending) == frameHdr+need {
 		s.work.Signal() // first record of the batch
 	}
-	b := s.batch
+	return s.batch, nil
+}
+
+// waitLocked waits until batch b is durable.
+func (s *fileStore) waitLocked(b uint64) error {
 	for s.durable < b && s.failed == nil {
 		s.done[b&1].Wait()
 	}

@@ -36,6 +36,11 @@ func (m *memStore) Put(dir Direction, id uint16, data []byte) error {
 	if m.closed {
 		return ErrClosed
 	}
+	m.putLocked(dir, id, data)
+	return nil
+}
+
+func (m *memStore) putLocked(dir Direction, id uint16, data []byte) {
 	d := m.dirs[dir-1]
 	e, ok := d[id]
 	if !ok {
@@ -45,6 +50,25 @@ func (m *memStore) Put(dir Direction, id uint16, data []byte) error {
 	// The old buffer is never handed out (Load copies), so reuse it.
 	e.data = append(e.data[:0], data...)
 	d[id] = e
+}
+
+// Apply makes every change under one lock.
+func (m *memStore) Apply(changes []Change) error {
+	if err := checkChanges(changes); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for _, ch := range changes {
+		if ch.Delete {
+			delete(m.dirs[ch.Dir-1], ch.ID)
+		} else {
+			m.putLocked(ch.Dir, ch.ID, ch.Data)
+		}
+	}
 	return nil
 }
 

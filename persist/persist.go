@@ -84,6 +84,53 @@ type Store interface {
 	Close() error
 }
 
+// Change is one Put or Delete, for Apply.
+type Change struct {
+	Dir    Direction
+	ID     uint16
+	Data   []byte // the value to Put
+	Delete bool   // remove (Dir, ID) instead of putting Data
+}
+
+// Batcher is implemented by a Store that applies many changes for the cost
+// of one; the durable store writes them together with one sync. Apply
+// returns once every change is as durable as Put and Delete would have
+// made it; the changes take effect in order.
+type Batcher interface {
+	Apply(changes []Change) error
+}
+
+// Apply makes the changes to s, in order: in one call when s is a Batcher,
+// else one by one, stopping at the first error. A client that receives
+// many acknowledgements at once removes their messages with one Apply.
+func Apply(s Store, changes []Change) error {
+	if b, ok := s.(Batcher); ok {
+		return b.Apply(changes)
+	}
+	for _, ch := range changes {
+		var err error
+		if ch.Delete {
+			err = s.Delete(ch.Dir, ch.ID)
+		} else {
+			err = s.Put(ch.Dir, ch.ID, ch.Data)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkChanges validates changes for Apply.
+func checkChanges(changes []Change) error {
+	for _, ch := range changes {
+		if err := checkPut(ch.Dir, len(ch.Data)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ErrClosed is returned by every Store method called after Close.
 var ErrClosed = errors.New("persist: store is closed")
 

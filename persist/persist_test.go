@@ -210,6 +210,66 @@ var storeCases = []struct {
 	}},
 }
 
+// TestApply: changes take effect in order, as Put and Delete would, through
+// each implementation's Batcher and through the one-by-one fallback; the
+// durable store keeps them across a reopen.
+func TestApply(t *testing.T) {
+	changes := []Change{
+		{Dir: Outgoing, ID: 3, Data: []byte("c")},
+		{Dir: Outgoing, ID: 1, Delete: true},
+		{Dir: Outgoing, ID: 2, Data: []byte("B")}, // replaced: keeps its place
+		{Dir: Outgoing, ID: 1, Data: []byte("A")}, // deleted, then put: at the end
+		{Dir: Incoming, ID: 7, Data: []byte{}},
+	}
+	for _, im := range impls {
+		for _, batch := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/batcher=%v", im.name, batch), func(t *testing.T) {
+				s := im.open(t)
+				defer s.Close()
+				if _, ok := s.(Batcher); !ok {
+					t.Fatalf("%s is not a Batcher", im.name)
+				}
+				mustPut(t, s, Outgoing, 1, "a")
+				mustPut(t, s, Outgoing, 2, "b")
+				var target Store = s
+				if !batch {
+					target = struct{ Store }{s} // hides Apply
+				}
+				if err := Apply(target, changes); err != nil {
+					t.Fatal(err)
+				}
+				expect(t, s, Outgoing, "2=B 3=c 1=A")
+				expect(t, s, Incoming, "7=")
+				if err := Apply(s, []Change{{Dir: 9, ID: 1}}); err == nil {
+					t.Error("Apply with an invalid direction succeeded")
+				}
+				expect(t, s, Outgoing, "2=B 3=c 1=A")
+			})
+		}
+	}
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply(s, changes); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	expect(t, s, Outgoing, "3=c 2=B 1=A")
+	if err := Apply(s, nil); err != nil {
+		t.Errorf("Apply of nothing: %v", err)
+	}
+	s.Close()
+	if err := Apply(s, changes); !errors.Is(err, ErrClosed) {
+		t.Errorf("Apply after Close = %v", err)
+	}
+}
+
 func TestStore(t *testing.T) {
 	for _, im := range impls {
 		for _, c := range storeCases {
