@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/culex-mqtt/mqtt/persist"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
@@ -30,6 +31,8 @@ type connection struct {
 	lastSent, lastRecv atomic.Int64  // UnixNano
 	pingSent           atomic.Int64  // UnixNano of an unanswered PINGREQ, 0 if none
 	writes             atomic.Uint64 // counts writes, each before it starts (quickack_linux.go)
+
+	batch batch // the reading goroutine's
 
 	failed   atomic.Bool   // set by fail, before dead is closed
 	dead     chan struct{} // closed when the connection has failed or was closed
@@ -146,20 +149,96 @@ func (cn *connection) readLoop() {
 	for {
 		h, body, err := cn.reader.Next()
 		if err != nil {
+			cn.commit() // what arrived before the end still counts
 			cn.fail(&lossError{cn.server, err})
 			return
 		}
 		cn.lastRecv.Store(time.Now().UnixNano())
 		if err := cn.handle(h, body); err != nil {
+			cn.commit()
 			cn.protocolViolation(err)
 			return
 		}
-		if !cn.reader.Ready() {
-			// Everything read is handled: out with the acknowledgements
-			// it produced, in one write, before the next read blocks.
+		if !cn.reader.Ready() || len(cn.batch.settled)+len(cn.batch.out) >= maxBatch {
+			// Everything read is handled: its Store changes in one go,
+			// then the waiting callers and the packets it calls for, in
+			// one write, before the next read blocks.
+			if err := cn.commit(); err != nil {
+				cn.fail(err)
+				return
+			}
 			cn.w.flush()
 		}
 	}
+}
+
+// maxBatch bounds how many acknowledgements the reading goroutine gathers
+// before it commits them, when packets keep arriving.
+const maxBatch = 256
+
+// batch is what the reading goroutine defers to the end of a batch of
+// packets: the Store changes their acknowledgements call for, the
+// operations they settle, and the packets to send once the changes are
+// stored. One Store Apply then serves the whole batch: with a durable store,
+// one sync instead of one per acknowledgement.
+type batch struct {
+	changes []persist.Change
+	settled []settled
+	out     []wire.Packet
+}
+
+type settled struct {
+	o *op
+	r result
+}
+
+func ackResult(code ReasonCode, props *wire.Properties, codes []ReasonCode) result {
+	r := result{code: code, codes: codes}
+	if props != nil {
+		r.reason = props.ReasonString
+	}
+	return r
+}
+
+// settle records an acknowledgement of the operation with identifier id;
+// want is the kind of operation it answers. The operation is finished, and
+// its message removed from the Store, at the end of the batch.
+func (cn *connection) settle(id uint16, want wire.Type, r result) {
+	o := cn.c.sess.settle(id, want)
+	if o == nil {
+		return
+	}
+	if want == wire.PUBLISH || want == wire.PUBREL {
+		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Outgoing, ID: id, Delete: true})
+	}
+	cn.batch.settled = append(cn.batch.settled, settled{o, r})
+}
+
+// commit ends a batch: it makes its Store changes, then finishes its
+// operations and queues its packets.
+func (cn *connection) commit() error {
+	b := &cn.batch
+	defer func() {
+		clear(b.changes)
+		clear(b.settled)
+		clear(b.out)
+		b.changes, b.settled, b.out = b.changes[:0], b.settled[:0], b.out[:0]
+	}()
+	if len(b.changes) > 0 {
+		if err := persist.Apply(cn.c.opts.Store, b.changes); err != nil {
+			for _, s := range b.settled {
+				cn.c.sess.unsettle(s.o)
+			}
+			return fmt.Errorf("mqtt: updating the session store: %w", err)
+		}
+	}
+	for _, s := range b.settled {
+		cn.c.sess.finish(s.o, s.r)
+	}
+	for _, p := range b.out {
+		cn.w.queue(p)
+	}
+	return nil
 }
 
 // protocolViolation closes the connection after a bad packet from the server
@@ -197,9 +276,11 @@ func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
 		if id != 0 {
 			switch h.Type {
 			case wire.PUBACK:
-				return c.sess.complete(id, wire.PUBLISH, 0, nil, nil)
+				cn.settle(id, wire.PUBLISH, result{})
+				return nil
 			case wire.PUBCOMP:
-				return c.sess.complete(id, wire.PUBREL, 0, nil, nil)
+				cn.settle(id, wire.PUBREL, result{})
+				return nil
 			}
 		}
 	}
@@ -210,7 +291,8 @@ func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
 	c.trace(false, pkt)
 	switch p := pkt.(type) {
 	case *wire.Puback:
-		return c.sess.complete(p.PacketID, wire.PUBLISH, p.ReasonCode, p.Properties, nil)
+		cn.settle(p.PacketID, wire.PUBLISH, ackResult(p.ReasonCode, p.Properties, nil))
+		return nil
 	case *wire.Pubrec:
 		return c.receivePubrec(cn, p)
 	case *wire.Pubcomp:
@@ -221,13 +303,16 @@ func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
 		if p.ReasonCode.IsError() {
 			c.logInfo("PUBCOMP with a reason code", "id", p.PacketID, "reason", p.ReasonCode.String())
 		}
-		return c.sess.complete(p.PacketID, wire.PUBREL, wire.Success, nil, nil)
+		cn.settle(p.PacketID, wire.PUBREL, result{})
+		return nil
 	case *wire.Pubrel:
 		return c.receivePubrel(cn, p)
 	case *wire.Suback:
-		return c.sess.complete(p.PacketID, wire.SUBSCRIBE, 0, p.Properties, p.ReasonCodes)
+		cn.settle(p.PacketID, wire.SUBSCRIBE, ackResult(0, p.Properties, p.ReasonCodes))
+		return nil
 	case *wire.Unsuback:
-		return c.sess.complete(p.PacketID, wire.UNSUBSCRIBE, 0, p.Properties, p.ReasonCodes)
+		cn.settle(p.PacketID, wire.UNSUBSCRIBE, ackResult(0, p.Properties, p.ReasonCodes))
+		return nil
 	case *wire.Pingresp:
 		cn.pingSent.Store(0)
 		return nil

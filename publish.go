@@ -239,16 +239,18 @@ func messageProps(m *Message) *wire.Properties {
 func (c *Client) receivePubrec(cn *connection, p *wire.Pubrec) error {
 	if p.ReasonCode.IsError() {
 		// A refusal ends the flow: no PUBREL (MQTT-4.4.0-2).
-		return c.sess.complete(p.PacketID, wire.PUBLISH, p.ReasonCode, p.Properties, nil)
+		cn.settle(p.PacketID, wire.PUBLISH, ackResult(p.ReasonCode, p.Properties, nil))
+		return nil
 	}
 	rel := &wire.Pubrel{PacketID: p.PacketID} // MQTT-4.3.3-4
-	enc, err := rel.Append(nil, cn.version)
-	if err != nil {
-		return err
-	}
-	known, err := c.sess.toPubrel(p.PacketID, enc)
-	if err != nil {
-		return err
+	moved, known := c.sess.toPubrel(p.PacketID)
+	if moved {
+		// Stored in place of the PUBLISH before it is sent.
+		enc, err := rel.Append(nil, cn.version)
+		if err != nil {
+			return err
+		}
+		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Outgoing, ID: p.PacketID, Data: enc})
 	}
 	if !known {
 		// PUBREC for an identifier we have no QoS 2 message for: tell
@@ -258,7 +260,7 @@ func (c *Client) receivePubrec(cn *connection, p *wire.Pubrec) error {
 			rel.ReasonCode = wire.Success
 		}
 	}
-	cn.w.queue(rel)
+	cn.batch.out = append(cn.batch.out, rel)
 	return nil
 }
 
@@ -323,10 +325,8 @@ func (c *Client) acknowledge(in *inbound) {
 // again and PUBCOMP goes out (MQTT-4.3.3-11, MQTT-4.3.3-12).
 func (c *Client) receivePubrel(cn *connection, p *wire.Pubrel) error {
 	c.router.qos2Released(p.PacketID)
-	if err := c.sess.store.Delete(persist.Incoming, p.PacketID); err != nil {
-		return fmt.Errorf("mqtt: removing incoming QoS 2 state %d: %w", p.PacketID, err)
-	}
-	cn.w.queue(&wire.Pubcomp{PacketID: p.PacketID})
+	cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Incoming, ID: p.PacketID, Delete: true})
+	cn.batch.out = append(cn.batch.out, &wire.Pubcomp{PacketID: p.PacketID})
 	return nil
 }
 

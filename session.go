@@ -47,11 +47,14 @@ type op struct {
 	id    uint16
 	kind  wire.Type // PUBLISH (QoS 1 or 2), PUBREL (QoS 2 after PUBREC), SUBSCRIBE, UNSUBSCRIBE
 	qos   byte
-	topic string       // for errors
-	quota bool         // holds a unit of quota
-	pkt   wire.Packet  // SUBSCRIBE and UNSUBSCRIBE: sent again on a new connection
-	then  func(result) // when set, receives the result instead of done
-	done  chan result  // receives exactly one result; capacity 1
+	topic string // for errors
+	quota bool   // holds a unit of quota
+	// settling: its acknowledgement arrived and finish is due; under
+	// session.mu.
+	settling bool
+	pkt      wire.Packet  // SUBSCRIBE and UNSUBSCRIBE: sent again on a new connection
+	then     func(result) // when set, receives the result instead of done
+	done     chan result  // receives exactly one result; capacity 1
 
 	// sent is the gen of the last connection the packet was queued on, or
 	// one of the values below. Whoever moves it to a connection's gen
@@ -197,7 +200,7 @@ func (s *session) newOpLocked() (*op, error) {
 	} else {
 		o = &op{done: make(chan result, 1)}
 	}
-	o.id, o.qos, o.quota, o.pkt, o.then = id, 0, false, nil, nil
+	o.id, o.qos, o.quota, o.pkt, o.then, o.settling = id, 0, false, nil, nil, false
 	o.sent.Store(sentNever)
 	s.ops[id] = o
 	return o, nil
@@ -238,58 +241,92 @@ func (s *session) removeLocked(id uint16) {
 	}
 }
 
-// complete settles the operation with identifier id after its
-// acknowledgement arrived. want is the kind of operation the acknowledgement
-// answers. It frees the identifier, the quota and the Store entry and wakes
-// the caller, if it is still waiting.
-func (s *session) complete(id uint16, want wire.Type, code ReasonCode, props *wire.Properties, codes []ReasonCode) error {
+// Acknowledgements complete operations in two steps, so that the reading
+// goroutine can remove the messages of a whole batch of acknowledgements
+// from the Store at once (connection.commit): settle takes the operation
+// out of play as its acknowledgement arrives, finish completes it once the
+// Store no longer holds it.
+
+// settle claims the operation with identifier id for the acknowledgement
+// that arrived; want is the kind of operation it answers. It returns nil
+// when there is none: an acknowledgement for something not in flight, a
+// duplicate after a resend, is harmless and ignored.
+func (s *session) settle(id uint16, want wire.Type) *op {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	o := s.ops[id]
-	if o == nil || o.kind != want {
-		s.mu.Unlock()
-		// An acknowledgement for something not in flight: a duplicate
-		// after a resend. Harmless; ignore it.
+	if o == nil || o.kind != want || o.settling {
 		return nil
 	}
-	s.removeLocked(id)
+	o.settling = true
+	return o
+}
+
+// unsettle puts back an operation whose Store change failed: a new
+// connection sends it again.
+func (s *session) unsettle(o *op) {
+	s.mu.Lock()
+	o.settling = false
 	s.mu.Unlock()
-	if o.kind == wire.PUBLISH || o.kind == wire.PUBREL {
-		if err := s.store.Delete(persist.Outgoing, id); err != nil {
-			return fmt.Errorf("mqtt: removing message %d from the store: %w", id, err)
-		}
+}
+
+// finish completes a settled operation: it frees the identifier and the
+// quota and hands r to the caller, if it still waits. The identifier is
+// freed only now, after the Store change, so that a new message can never
+// take it while the old entry is still to be deleted.
+func (s *session) finish(o *op, r result) {
+	s.mu.Lock()
+	if s.ops[o.id] == o {
+		s.removeLocked(o.id)
 	}
+	s.mu.Unlock()
 	if o.quota {
 		s.releaseQuota()
 	}
-	r := result{code: code, codes: codes}
-	if props != nil {
-		r.reason = props.ReasonString
-	}
 	if o.then != nil {
 		o.then(r)
-		return nil
+		return
 	}
 	o.done <- r
+}
+
+// complete settles, removes from the Store and finishes in one go, for
+// acknowledgements outside the reading goroutine's batches.
+func (s *session) complete(id uint16, want wire.Type, r result) error {
+	o := s.settle(id, want)
+	if o == nil {
+		return nil
+	}
+	if want == wire.PUBLISH || want == wire.PUBREL {
+		if err := s.store.Delete(persist.Outgoing, id); err != nil {
+			s.unsettle(o)
+			return fmt.Errorf("mqtt: removing message %d from the store: %w", id, err)
+		}
+	}
+	s.finish(o, r)
 	return nil
 }
 
 // toPubrel moves a QoS 2 publish to its second stage after a successful
-// PUBREC: the Store entry becomes the PUBREL (MQTT-4.3.3-4). It reports
-// false when id is not a QoS 2 publish in flight.
-func (s *session) toPubrel(id uint16, pubrel []byte) (bool, error) {
+// PUBREC (MQTT-4.3.3-6: the PUBLISH is never sent again); the caller
+// stores the PUBREL in place of the PUBLISH before sending it
+// (MQTT-4.3.3-4). moved reports that id was a QoS 2 PUBLISH in flight,
+// known that it had moved before (a PUBREC sent again).
+func (s *session) toPubrel(id uint16) (moved, known bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	o := s.ops[id]
-	if o == nil || o.kind != wire.PUBLISH || o.qos != 2 {
-		known := o != nil && o.kind == wire.PUBREL
-		s.mu.Unlock()
-		return known, nil
+	if o == nil || o.settling {
+		return false, false
 	}
-	o.kind = wire.PUBREL // MQTT-4.3.3-6: the PUBLISH is never sent again
-	s.mu.Unlock()
-	if err := s.store.Put(persist.Outgoing, id, pubrel); err != nil {
-		return false, fmt.Errorf("mqtt: storing PUBREL %d: %w", id, err)
+	if o.kind == wire.PUBREL {
+		return false, true
 	}
-	return true, nil
+	if o.kind != wire.PUBLISH || o.qos != 2 {
+		return false, false
+	}
+	o.kind = wire.PUBREL
+	return true, true
 }
 
 // drain waits until no operation is in flight, ctx ends, or the client ends.
@@ -380,7 +417,7 @@ func (c *Client) resume(cn *connection, sessionPresent bool) error {
 		kind := o.kind
 		if kind == wire.PUBREL && !sessionPresent {
 			s.mu.Unlock()
-			if err := s.complete(e.ID, wire.PUBREL, wire.Success, nil, nil); err != nil {
+			if err := s.complete(e.ID, wire.PUBREL, result{}); err != nil {
 				return err
 			}
 			continue
