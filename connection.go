@@ -113,8 +113,10 @@ func (cn *connection) start() {
 		cn.kaTimer = time.AfterFunc(math.MaxInt64, cn.keepAliveTick)
 		cn.kaTimer.Reset(ka * 3 / 4)
 	}
-	if q, ok := cn.conn.(interface{ watchWrites(*atomic.Uint64) }); ok {
-		q.watchWrites(&cn.writes)
+	if q, ok := cn.conn.(interface {
+		watch(*atomic.Uint64, *atomic.Int32)
+	}); ok {
+		q.watch(&cn.writes, &cn.c.sess.pending)
 	}
 	cn.wg.Add(1)
 	go cn.readLoop()

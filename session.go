@@ -35,6 +35,7 @@ type session struct {
 	mu      sync.Mutex
 	nextID  uint16
 	ops     map[uint16]*op // by packet identifier: in use until acknowledged
+	pending atomic.Int32   // len(ops), for readers without the lock
 	free    []*op          // settled ops for reuse
 	drained chan struct{}  // closed when ops becomes empty; made by drain
 }
@@ -203,6 +204,7 @@ func (s *session) newOpLocked() (*op, error) {
 	o.id, o.qos, o.quota, o.pkt, o.then, o.settling = id, 0, false, nil, nil, false
 	o.sent.Store(sentNever)
 	s.ops[id] = o
+	s.pending.Store(int32(len(s.ops)))
 	return o, nil
 }
 
@@ -235,6 +237,7 @@ func (s *session) abort(o *op) {
 
 func (s *session) removeLocked(id uint16) {
 	delete(s.ops, id)
+	s.pending.Store(int32(len(s.ops)))
 	if len(s.ops) == 0 && s.drained != nil {
 		close(s.drained)
 		s.drained = nil
@@ -482,6 +485,7 @@ func (s *session) adopt(id uint16, kind wire.Type, qos byte, topic string) {
 	o := &op{id: id, kind: kind, qos: qos, topic: topic, done: make(chan result, 1)}
 	o.sent.Store(sentEarlier)
 	s.ops[id] = o
+	s.pending.Store(int32(len(s.ops)))
 	if id >= s.nextID {
 		s.nextID = id + 1
 		if s.nextID == 0 {
