@@ -120,7 +120,7 @@ func (cn *connection) start() {
 	}
 	cn.wg.Add(1)
 	go cn.readLoop()
-	cn.w.flush() // what resume queued
+	cn.w.flush() // what resume and the offline queue left
 }
 
 // fail ends the connection with cause, once. Its goroutines end soon after;

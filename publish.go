@@ -59,7 +59,7 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 	if err := c.sess.quota.Acquire(ctx, 1); err != nil {
 		return notSent("publish", err)
 	}
-	o, err := c.sess.begin(wire.PUBLISH, p.QoS, p.Topic, true) // MQTT-4.3.2-1, MQTT-4.3.3-1
+	o, err := c.sess.beginPublish(p.QoS, p.Topic) // MQTT-4.3.2-1, MQTT-4.3.3-1
 	if err != nil {
 		c.sess.releaseQuota()
 		return err

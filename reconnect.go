@@ -206,7 +206,6 @@ func (c *Client) establish(cn *connection, ack *wire.Connack, first bool) error 
 	if first {
 		c.watch(cn)
 	}
-	cn.start()
 
 	c.mu.Lock()
 	for _, b := range c.offline {
@@ -220,7 +219,9 @@ func (c *Client) establish(cn *connection, ack *wire.Connack, first bool) error 
 	close(c.up)
 	c.up = make(chan struct{})
 	c.mu.Unlock()
-	cn.w.flush()
+	// Installed before its reader starts, so that what the reader hands
+	// out is acknowledged on it.
+	cn.start()
 	if c.Err() != nil {
 		cn.fail(ErrClosed) // end ran before the connection was installed
 	}
@@ -238,19 +239,16 @@ func (c *Client) establish(cn *connection, ack *wire.Connack, first bool) error 
 func (c *Client) resubscribe(cn *connection) {
 	for _, s := range c.router.granted() {
 		pkt := s.subscribePacket(cn.subIDs)
-		o, err := c.sess.begin(wire.SUBSCRIBE, 0, pkt.Filters[0].Topic, false)
-		if err != nil {
-			c.logInfo("resubscribe failed", "error", err)
-			return
-		}
-		pkt.PacketID = o.id
-		o.pkt = pkt
-		o.then = func(r result) {
+		o, err := c.sess.beginRequest(pkt, pkt.Filters[0].Topic, func(r result) {
 			for i, code := range r.codes {
 				if code.IsError() && i < len(pkt.Filters) {
 					c.logInfo("resubscribe refused", "filter", pkt.Filters[i].Topic, "reason", code.String())
 				}
 			}
+		})
+		if err != nil {
+			c.logInfo("resubscribe failed", "error", err)
+			return
 		}
 		if _, mine := o.claim(cn.gen); mine {
 			cn.w.queue(pkt)

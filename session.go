@@ -145,16 +145,16 @@ func (s *session) releaseQuota() {
 // errNoPacketID means all 65535 identifiers are in use.
 var errNoPacketID = errors.New("mqtt: all 65535 packet identifiers are in use; wait for acknowledgements")
 
-// begin registers a new PUBLISH operation under a free packet identifier.
-// quota says whether the caller holds a unit of quota for it.
-func (s *session) begin(kind wire.Type, qos byte, topic string, quota bool) (*op, error) {
+// beginPublish registers a QoS 1 or 2 PUBLISH under a free packet
+// identifier; the caller holds a unit of quota for it.
+func (s *session) beginPublish(qos byte, topic string) (*op, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, err := s.newOpLocked()
 	if err != nil {
 		return nil, err
 	}
-	o.kind, o.qos, o.topic, o.quota = kind, qos, topic, quota
+	o.kind, o.qos, o.topic, o.quota = wire.PUBLISH, qos, topic, true
 	return o, nil
 }
 
