@@ -378,9 +378,7 @@ func (c *Client) connect(ctx context.Context, t *target, cred credentials, v wir
 		return nil, nil, ce
 	}
 	cn.limits = readLimits(v, time.Duration(pkt.KeepAlive)*time.Second, ack.Properties)
-	if c.opts.AutoTopicAlias && cn.topicAliasMax > 0 {
-		cn.w.aliases = newTopicAliases(cn.topicAliasMax)
-	}
+	cn.accepted()
 	if ack.Properties != nil && ack.Properties.AssignedClientID != "" {
 		c.mu.Lock()
 		c.clientID = ack.Properties.AssignedClientID

@@ -103,24 +103,34 @@ func readLimits(v wire.Version, keepAlive time.Duration, p *wire.Properties) lim
 	return l
 }
 
-// start starts the connection's goroutines and its keep-alive timer.
-func (cn *connection) start() {
-	now := time.Now().UnixNano()
-	cn.lastSent.Store(now)
-	cn.lastRecv.Store(now)
-	if ka := cn.limits.keepAlive; ka > 0 {
-		// Set before it can fire, and before fail can stop it.
-		cn.kaTimer = time.AfterFunc(math.MaxInt64, cn.keepAliveTick)
-		cn.kaTimer.Reset(ka * 3 / 4)
+// accepted prepares a connection the server accepted, before anyone else
+// can see it: fail may run from then on.
+func (cn *connection) accepted() {
+	if cn.keepAlive > 0 {
+		cn.kaTimer = time.AfterFunc(math.MaxInt64, cn.keepAliveTick) // set going by start
+	}
+	if cn.c.opts.AutoTopicAlias && cn.topicAliasMax > 0 {
+		cn.w.aliases = newTopicAliases(cn.topicAliasMax)
 	}
 	if q, ok := cn.conn.(interface {
 		watch(*atomic.Uint64, *atomic.Int32)
 	}); ok {
 		q.watch(&cn.writes, &cn.c.sess.pending)
 	}
+}
+
+// start starts the connection's reading goroutine and its keep alive, and
+// writes what resume and the offline queue left.
+func (cn *connection) start() {
+	now := time.Now().UnixNano()
+	cn.lastSent.Store(now)
+	cn.lastRecv.Store(now)
+	if cn.kaTimer != nil {
+		cn.kaTimer.Reset(cn.keepAlive * 3 / 4)
+	}
 	cn.wg.Add(1)
 	go cn.readLoop()
-	cn.w.flush() // what resume and the offline queue left
+	cn.w.flush()
 }
 
 // fail ends the connection with cause, once. Its goroutines end soon after;
