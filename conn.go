@@ -583,12 +583,6 @@ func (c *Client) end(err error) {
 	})
 }
 
-// closedErr is the error for calls that find the client ended.
-func (c *Client) closedErr() error {
-	<-c.done
-	return c.err
-}
-
 // trace reports a packet to the hooks and the logger.
 func (c *Client) trace(sent bool, p wire.Packet) {
 	if sent {
