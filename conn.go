@@ -501,6 +501,10 @@ func (c *Client) ClientID() string {
 // Version returns the protocol version of the latest connection.
 func (c *Client) Version() Version { return Version(c.cn.Load().version) }
 
+// Connected reports whether the client has a connection now: false while
+// it reconnects, and once it has ended.
+func (c *Client) Connected() bool { return c.current() != nil }
+
 // Done returns a channel that is closed when the client has ended: by Close,
 // by Disconnect, or, with NoReconnect, by the loss of its connection. Err
 // tells why.

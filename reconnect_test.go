@@ -277,8 +277,14 @@ func TestCallsWaitWhileReconnecting(t *testing.T) {
 		ps.mu.Lock()
 		ps.refuse = 2
 		ps.mu.Unlock()
+		if !c.Connected() {
+			t.Error("Connected() = false before the connection was lost")
+		}
 		p.conn.Close()
 		synctest.Wait()
+		if c.Connected() {
+			t.Error("Connected() = true while reconnecting")
+		}
 
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
@@ -298,6 +304,10 @@ func TestCallsWaitWhileReconnecting(t *testing.T) {
 		sub := async(func() error { _, err := c.Subscribe(context.Background(), mqtt.Filter{Topic: "f"}); return err })
 
 		p2, _ := ps.accept(&wire.Connack{})
+		synctest.Wait()
+		if !c.Connected() {
+			t.Error("Connected() = false after reconnecting")
+		}
 		att := ps.reconnects()
 		if len(att) != 3 {
 			t.Fatalf("%d reconnection attempts, want 3 (two refused)", len(att))
