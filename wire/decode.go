@@ -158,16 +158,24 @@ const initialReadBuffer = 4 << 10
 // returned as packets. A caller that sees 0 knows the next Next will block.
 func (r *Reader) Buffered() int { return r.end - r.start }
 
-// Ready reports whether a whole packet is buffered, so that Next returns
-// without reading; a header that breaks the rules counts as ready, since Next
-// returns its error at once. A client that batches its answers flushes them
-// when Ready is false, before Next blocks.
+// Ready reports whether Next will return without reading: a whole packet
+// is buffered, or an error is due (a header that breaks the rules, a packet
+// over MaxPacketSize). A client that batches its answers flushes them when
+// Ready is false, before Next blocks.
 func (r *Reader) Ready() bool {
 	if r.err != nil {
 		return true
 	}
 	h, n, err := ParseHeader(r.buf[r.start:r.end])
-	return err != nil || n > 0 && r.end-r.start >= n+h.Remaining
+	return err != nil || n > 0 && (r.end-r.start >= n+h.Remaining || n+h.Remaining > r.maxSize())
+}
+
+// maxSize is the largest packet Next accepts.
+func (r *Reader) maxSize() int {
+	if r.MaxPacketSize <= 0 || r.MaxPacketSize > MaxPacketSize {
+		return MaxPacketSize
+	}
+	return r.MaxPacketSize
 }
 
 // Next reads the next packet and returns its fixed header and body. The body
@@ -188,10 +196,7 @@ func (r *Reader) Next() (FixedHeader, []byte, error) {
 }
 
 func (r *Reader) next() (FixedHeader, []byte, error) {
-	max := r.MaxPacketSize
-	if max <= 0 || max > MaxPacketSize {
-		max = MaxPacketSize
-	}
+	max := r.maxSize()
 	if r.start == r.end && len(r.buf) > 4*r.size {
 		r.buf = make([]byte, r.size) // let go of the memory of a large packet
 		r.start, r.end = 0, 0

@@ -130,7 +130,8 @@ func FuzzReader(f *testing.F) {
 }
 
 func checkReader(t *testing.T, data []byte, chunk, size, max int) {
-	r := wire.NewReader(&chunkReader{b: data, n: chunk}, size)
+	cr := &chunkReader{b: data, n: chunk}
+	r := wire.NewReader(cr, size)
 	r.MaxPacketSize = max
 	limit := max
 	if limit <= 0 {
@@ -138,7 +139,16 @@ func checkReader(t *testing.T, data []byte, chunk, size, max int) {
 	}
 	off := 0
 	for {
+		// Ready says whether Next will read: the client flushes its
+		// acknowledgements when it will.
+		ready, reads := r.Ready(), cr.reads
 		h, body, err := r.Next()
+		if ready && cr.reads != reads {
+			t.Fatalf("at %d: Next read although Ready said a packet was buffered", off)
+		}
+		if !ready && cr.reads == reads {
+			t.Fatalf("at %d: Next did not read although Ready said it would have to", off)
+		}
 		// What the whole input says should come next.
 		wh, n, werr := wire.ParseHeader(data[off:])
 		switch {
@@ -182,11 +192,13 @@ func checkReader(t *testing.T, data []byte, chunk, size, max int) {
 
 // chunkReader hands out at most n bytes per Read.
 type chunkReader struct {
-	b []byte
-	n int
+	b     []byte
+	n     int
+	reads int
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
+	c.reads++
 	if len(c.b) == 0 {
 		return 0, io.EOF
 	}
