@@ -41,6 +41,7 @@ type ConnectError struct {
 	ReasonString string     // v5: the server's explanation, if any
 }
 
+// Error says who refused, why, and what to try.
 func (e *ConnectError) Error() string {
 	s := fmt.Sprintf("mqtt: %s refused the connection: %v (reason code %#02x)", e.Server, e.ReasonCode, byte(e.ReasonCode))
 	if e.ReasonString != "" {
@@ -66,6 +67,7 @@ type ReasonError struct {
 	ReasonString string
 }
 
+// Error names the operation, the topic and the server's reason.
 func (e *ReasonError) Error() string {
 	s := fmt.Sprintf("mqtt: %s %q refused by the server: %v (reason code %#02x)", e.Op, e.Topic, e.ReasonCode, byte(e.ReasonCode))
 	if e.ReasonString != "" {
@@ -82,6 +84,7 @@ type DisconnectError struct {
 	ServerReference string // another server to use, if the server named one
 }
 
+// Error gives the server's reason and the server it referred to, if any.
 func (e *DisconnectError) Error() string {
 	s := fmt.Sprintf("mqtt: the server disconnected: %v (reason code %#02x)", e.ReasonCode, byte(e.ReasonCode))
 	if e.ReasonString != "" {
