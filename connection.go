@@ -32,7 +32,8 @@ type connection struct {
 	pingSent           atomic.Int64  // UnixNano of an unanswered PINGREQ, 0 if none
 	writes             atomic.Uint64 // counts writes, each before it starts (quickack_linux.go)
 
-	batch batch // the reading goroutine's
+	batch   batch    // the reading goroutine's
+	ackMode ackModer // TCP quick-ack control (quickack_linux.go); nil elsewhere
 
 	failed   atomic.Bool   // set by fail, before dead is closed
 	dead     chan struct{} // closed when the connection has failed or was closed
@@ -112,10 +113,9 @@ func (cn *connection) accepted() {
 	if cn.c.opts.AutoTopicAlias && cn.topicAliasMax > 0 {
 		cn.w.aliases = newTopicAliases(cn.topicAliasMax)
 	}
-	if q, ok := cn.conn.(interface {
-		watch(*atomic.Uint64, *atomic.Int32)
-	}); ok {
-		q.watch(&cn.writes, &cn.c.sess.pending)
+	if q, ok := cn.conn.(ackModer); ok {
+		q.watch(&cn.writes)
+		cn.ackMode = q
 	}
 }
 
@@ -180,8 +180,18 @@ func (cn *connection) readLoop() {
 				return
 			}
 			cn.w.flush()
+			if cn.ackMode != nil {
+				cn.ackMode.afterBatch(cn.c.sess.pending.Load() > 0)
+			}
 		}
 	}
+}
+
+// ackModer sets a TCP connection's acknowledgement mode after each batch of
+// packets the reader handled (quickack_linux.go).
+type ackModer interface {
+	watch(writes *atomic.Uint64)
+	afterBatch(awaiting bool)
 }
 
 // maxBatch bounds how many acknowledgements the reading goroutine gathers

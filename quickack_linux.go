@@ -2,30 +2,30 @@ package mqtt
 
 import (
 	"net"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 )
 
 // withQuickAck makes a TCP connection acknowledge received data at once
-// while the client waits for an answer.
+// when nothing else would.
 //
 // Why: a broker with Nagle's algorithm on (mosquitto's default) holds its
 // second small packet, say a PUBACK after the echoed PUBLISH, until our TCP
 // acknowledges the first. Linux delays that acknowledgement by up to 40 ms
-// when we have nothing to send, and we often have nothing: incoming messages
-// are acknowledged only when the application takes them. Re-arming
-// TCP_QUICKACK after a read (the kernel leaves the mode when we write)
-// removes the stall.
+// when we send nothing, and we often send nothing: incoming messages are
+// acknowledged only when the application takes them. TCP_QUICKACK sends the
+// acknowledgement at once and removes the stall.
 //
-// But not always: acknowledging every segment at once has the broker send
-// every message in a segment of its own, where delayed acknowledgements let
-// it gather a stream of QoS 0 messages into large ones; the client then
-// wakes once per message instead of once per many, at ten times the CPU.
-// Worse, once quick-ack mode has been set the kernel takes the connection
-// for a bulk transfer and never delays again until we write. So the mode is
-// armed only while an answer is awaited (an operation is in flight), again
-// after each write, and turned off (TCP_QUICKACK 0: delayed, "ping-pong"
-// mode) once nothing is awaited.
+// But only when needed. In quick-ack mode the kernel acknowledges every
+// segment, so the broker sends every message in a segment of its own where
+// delayed acknowledgements let it gather a stream into large ones (ten times
+// the client's CPU for a QoS 0 stream); and each acknowledgement sent alone
+// is a packet that our next write would have carried for free. So after
+// each batch of packets the reading goroutine asks (afterBatch): is an
+// answer awaited, and has nothing been written since the read? Then, and
+// only then, the mode is armed; once nothing has been awaited for two
+// batches it is turned off (TCP_QUICKACK 0: delayed, "ping-pong" mode).
 func withQuickAck(c net.Conn) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
@@ -42,45 +42,58 @@ type quickAckConn struct {
 	*net.TCPConn
 	raw syscall.RawConn
 
-	// The kernel leaves quick-ack mode when we send soon after receiving
-	// (it takes the exchange for interactive), so the mode needs re-arming
-	// only after we wrote: a stream we merely receive, say QoS 0
-	// messages, costs no system call per read. writes counts the
-	// connection's writes, each counted before it starts (nil before the
-	// connection starts: re-arm always); armed is the count when we last
-	// re-armed. awaiting counts the operations awaiting an answer.
-	writes   *atomic.Uint64
-	armed    uint64
-	awaiting *atomic.Int32
-	quick    bool // we set the mode last, rather than cleared it
+	// Set by watch before the reading goroutine starts; then used by it
+	// alone. Until then (the handshake) Read arms the mode after every
+	// read: CONNACK is awaited.
+	writes     *atomic.Uint64 // counts the connection's writes, each before it starts
+	readWrites uint64         // writes when the last read returned
+	armed      uint64         // writes when the mode was last armed
+	quick      bool           // we armed the mode and nothing since has cleared it
+	idle       int            // batches in a row with nothing awaited
 }
 
-// watch has Read re-arm quick-ack mode only while operations await an
-// answer and after a write. It is called before the reading goroutine
-// starts.
-func (q *quickAckConn) watch(writes *atomic.Uint64, awaiting *atomic.Int32) {
-	q.writes, q.awaiting = writes, awaiting
-}
+// watch hands the connection's write counter to the quick-ack logic.
+func (q *quickAckConn) watch(writes *atomic.Uint64) { q.writes = writes }
 
-// rawConn lets the writer write without blocking (writer_unix.go).
 func (q *quickAckConn) rawConn() syscall.RawConn { return q.raw }
 
 func (q *quickAckConn) Read(b []byte) (int, error) {
 	n, err := q.TCPConn.Read(b)
-	switch {
-	case q.writes == nil: // the handshake: CONNACK is awaited
-		q.quick = true
+	if q.writes == nil {
 		q.raw.Control(setQuickAck)
-	case q.awaiting.Load() > 0:
-		if w := q.writes.Load(); w != q.armed || !q.quick {
-			q.armed, q.quick = w, true
-			q.raw.Control(setQuickAck)
-		}
-	case q.quick:
-		q.quick = false
-		q.raw.Control(clearQuickAck)
+	} else {
+		q.readWrites = q.writes.Load()
 	}
 	return n, err
+}
+
+// afterBatch sets the mode after the reading goroutine has handled what it
+// read; awaiting says an operation awaits an answer.
+func (q *quickAckConn) afterBatch(awaiting bool) {
+	wrote := q.writes.Load() != q.readWrites
+	if awaiting && !wrote {
+		// The callers this batch woke may be about to write; their
+		// data would carry the acknowledgement.
+		runtime.Gosched()
+		wrote = q.writes.Load() != q.readWrites
+	}
+	switch {
+	case wrote:
+		q.idle = 0 // our data carried the acknowledgement
+	case awaiting:
+		q.idle = 0
+		// A write since we armed may have had the kernel leave the mode.
+		if w := q.writes.Load(); !q.quick || w != q.armed {
+			q.quick, q.armed = true, w
+			q.raw.Control(setQuickAck)
+		}
+	default:
+		q.idle++
+		if q.quick && q.idle >= 2 {
+			q.quick = false
+			q.raw.Control(clearQuickAck)
+		}
+	}
 }
 
 func setQuickAck(fd uintptr) {

@@ -22,8 +22,10 @@ func quickAckMode(t *testing.T, c *quickAckConn) bool {
 	return v != 0
 }
 
-// Quick-ack mode is on while an answer is awaited and off otherwise, so
-// that a stream we only receive keeps delayed acknowledgements.
+// Quick-ack mode is armed after a batch only while an answer is awaited and
+// nothing we wrote since the read carried the acknowledgement; it is turned
+// off after two batches with nothing awaited, so that a stream we only
+// receive keeps delayed acknowledgements.
 func TestQuickAckOnlyWhileAwaiting(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -45,36 +47,30 @@ func TestQuickAckOnlyWhileAwaiting(t *testing.T) {
 		t.Fatal("withQuickAck did not wrap a TCP connection")
 	}
 	var writes atomic.Uint64
-	var awaiting atomic.Int32
-	q.watch(&writes, &awaiting)
+	q.watch(&writes)
 	buf := make([]byte, 16)
-	read := func() {
-		t.Helper()
+	for i, step := range []struct {
+		awaiting, wrote bool
+		want            bool
+	}{
+		{awaiting: true, want: true},
+		{awaiting: false, want: true}, // one idle batch: kept
+		{awaiting: false, want: false},
+		{awaiting: true, wrote: true, want: false}, // our write carried the acknowledgement
+		{awaiting: true, want: true},
+	} {
 		if _, err := server.Write([]byte("x")); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := q.Read(buf); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for i, step := range []struct {
-		awaiting int32
-		write    bool
-		want     bool
-	}{
-		{awaiting: 1, write: true, want: true},
-		{awaiting: 0, want: false}, // the answer came: delay again
-		{awaiting: 0, want: false},
-		{awaiting: 2, write: true, want: true},
-		{awaiting: 0, write: true, want: false},
-	} {
-		awaiting.Store(step.awaiting)
-		if step.write {
+		if step.wrote {
 			writes.Add(1)
 		}
-		read()
+		q.afterBatch(step.awaiting)
 		if got := quickAckMode(t, q); got != step.want {
-			t.Errorf("step %d (awaiting %d): quick-ack mode %v, want %v", i, step.awaiting, got, step.want)
+			t.Errorf("step %d (awaiting %v, wrote %v): quick-ack mode %v, want %v", i, step.awaiting, step.wrote, got, step.want)
 		}
 	}
 }
