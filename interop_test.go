@@ -1,18 +1,17 @@
 package mqtt_test
 
 import (
-	"errors"
-	"strings"
-
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"github.com/culex-mqtt/mqtt/wire"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/culex-mqtt/mqtt"
 	"github.com/culex-mqtt/mqtt/internal/mosquitto"
+	"github.com/culex-mqtt/mqtt/wire"
 )
 
 // TestMosquittoRoundTrip publishes to itself through a real mosquitto over
@@ -61,6 +60,57 @@ func TestMosquittoRoundTrip(t *testing.T) {
 					t.Fatal(err)
 				}
 			})
+		}
+	}
+}
+
+// TestMosquittoReconnectEveryTransport restarts a mosquitto without
+// persistence under clients on every transport: each reconnects, finds no
+// session, subscribes again on its own, and its Subscription receives again.
+func TestMosquittoReconnectEveryTransport(t *testing.T) {
+	t.Parallel()
+	b := mosquitto.Start(t, mosquitto.Options{TCP: true, WebSocket: true, TLS: true, WSS: true})
+	tlsConfig := b.Certs.ClientTLSConfig(false)
+	type client struct {
+		name     string
+		c        *mqtt.Client
+		sub      *mqtt.Subscription
+		connects chan bool
+	}
+	ctx := testCtx(t)
+	var clients []*client
+	for _, tr := range []struct{ name, url string }{
+		{"tcp", b.TCPURL}, {"ws", b.WSURL}, {"tls", b.TLSURL}, {"wss", b.WSSURL},
+	} {
+		cl := &client{name: tr.name, connects: make(chan bool, 4)}
+		cl.c = dialT(t, tr.url, &mqtt.DialOptions{
+			TLSConfig:      tlsConfig,
+			ReconnectDelay: 10 * time.Millisecond,
+			OnConnect:      func(present bool) { cl.connects <- present },
+		})
+		<-cl.connects
+		var err error
+		if cl.sub, err = cl.c.Subscribe(ctx, mqtt.Filter{Topic: "again/" + tr.name, QoS: mqtt.QoS1}); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, cl)
+	}
+	b.Restart(t)
+	for _, cl := range clients {
+		select {
+		case present := <-cl.connects:
+			if present {
+				t.Errorf("%s: session present after a restart without persistence", cl.name)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: no reconnection after the broker restarted", cl.name)
+		}
+		if err := cl.c.Publish(ctx, mqtt.Message{Topic: "again/" + cl.name, QoS: mqtt.QoS1, Payload: []byte(cl.name)}); err != nil {
+			t.Errorf("%s: publish after reconnecting: %v", cl.name, err)
+			continue
+		}
+		if m, err := cl.sub.Next(ctx); err != nil || string(m.Payload) != cl.name {
+			t.Errorf("%s: the Subscription after resubscribing got %q, %v", cl.name, m.Payload, err)
 		}
 	}
 }
