@@ -227,6 +227,15 @@ func TestReconnectWithoutSession(t *testing.T) {
 		c, ps, p := dialPeers(t, wire.V5, nil)
 		ctx := context.Background()
 		s, sub := p.subscribe(c, mqtt.Filter{Topic: "s/#", QoS: mqtt.QoS2})
+		// A filter unsubscribed is not subscribed again.
+		go c.Subscribe(ctx, mqtt.Filter{Topic: "u/1"}, mqtt.Filter{Topic: "u/2"})
+		subU := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+		p.send(&wire.Suback{PacketID: subU.PacketID, ReasonCodes: []wire.ReasonCode{0, 0}})
+		unsub := async(func() error { return c.Unsubscribe(ctx, "u/2") })
+		p.send(&wire.Unsuback{PacketID: p.expect(wire.UNSUBSCRIBE).(*wire.Unsubscribe).PacketID, ReasonCodes: []wire.ReasonCode{0}})
+		if err := <-unsub; err != nil {
+			t.Fatal(err)
+		}
 		one := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "x", QoS: mqtt.QoS1}) })
 		pub1 := p.expect(wire.PUBLISH).(*wire.Publish)
 		two := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "y", QoS: mqtt.QoS2}) })
@@ -243,6 +252,10 @@ func TestReconnectWithoutSession(t *testing.T) {
 		if len(resub.Filters) != 1 || resub.Filters[0].Topic != "s/#" || resub.Filters[0].QoS != 2 {
 			t.Errorf("resubscribed to %+v, want s/# at the QoS asked for, 2", resub.Filters)
 		}
+		resub2 := p2.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+		if len(resub2.Filters) != 1 || resub2.Filters[0].Topic != "u/1" {
+			t.Errorf("resubscribed to %+v, want u/1 alone (u/2 was unsubscribed)", resub2.Filters)
+		}
 		if ids := resub.Properties.SubscriptionIDs; len(ids) != 1 || ids[0] != sub.Properties.SubscriptionIDs[0] {
 			t.Errorf("resubscribed with subscription IDs %v, want the original %v", ids, sub.Properties.SubscriptionIDs)
 		}
@@ -254,6 +267,7 @@ func TestReconnectWithoutSession(t *testing.T) {
 			t.Errorf("QoS 2 publish past PUBREC: %v, want nil", err)
 		}
 		p2.send(&wire.Suback{PacketID: resub.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS2}},
+			&wire.Suback{PacketID: resub2.PacketID, ReasonCodes: []wire.ReasonCode{0}},
 			&wire.Puback{PacketID: again.PacketID},
 			&wire.Publish{Topic: "s/1", Payload: []byte("hi")})
 		if err := <-one; err != nil {

@@ -138,7 +138,8 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 }
 
 // subscribePacket is the SUBSCRIBE for s's filters as asked, with its
-// subscription identifier where the server has them.
+// subscription identifier where the server has them. Once s is registered,
+// it is called with the router's mu held.
 func (s *Subscription) subscribePacket(subIDs bool) *wire.Subscribe {
 	pkt := &wire.Subscribe{Filters: make([]wire.Filter, len(s.asked))}
 	for i, f := range s.asked {
@@ -369,17 +370,18 @@ func (r *router) current(in *inbound) bool {
 	return in.session == r.session
 }
 
-// granted returns the subscriptions whose SUBACK has arrived.
-func (r *router) granted() []*Subscription {
+// resubscriptions returns a SUBSCRIBE for each subscription whose SUBACK
+// has arrived, for a server that has forgotten them.
+func (r *router) resubscriptions(subIDs bool) []*wire.Subscribe {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var subs []*Subscription
+	var pkts []*wire.Subscribe
 	for _, s := range r.subs {
-		if s.granted {
-			subs = append(subs, s)
+		if s.granted && len(s.asked) > 0 {
+			pkts = append(pkts, s.subscribePacket(subIDs))
 		}
 	}
-	return subs
+	return pkts
 }
 
 func (r *router) newSubID() int {
@@ -433,8 +435,10 @@ func (r *router) remove(s *Subscription) {
 func (r *router) dropFilters(topics []string) {
 	r.mu.Lock()
 	var empty []*Subscription
+	gone := func(f Filter) bool { return slices.Contains(topics, f.Topic) }
 	for _, s := range r.subs {
-		s.filters = slices.DeleteFunc(slices.Clone(s.filters), func(f Filter) bool { return slices.Contains(topics, f.Topic) })
+		s.filters = slices.DeleteFunc(slices.Clone(s.filters), gone)
+		s.asked = slices.DeleteFunc(slices.Clone(s.asked), gone) // not subscribed again
 		if len(s.filters) == 0 {
 			empty = append(empty, s)
 		}
