@@ -47,6 +47,11 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
+		putPublish(p)
+		return notSent("publish", err)
+	}
+	if err := c.Err(); err != nil {
+		putPublish(p) // closed: not even into the Store
 		return notSent("publish", err)
 	}
 	defer putPublish(p)
