@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -766,5 +767,70 @@ func TestConnectOptionsAndAvailability(t *testing.T) {
 				t.Errorf("subscribe %q: no error though the server does not support it", f.Topic)
 			}
 		}
+	})
+}
+
+// A CONNACK the client cannot go on with fails Dial and closes the network
+// connection: a refusal (MQTT-4.13.2-1), or a session present although the
+// client asked for a clean start and holds no session (MQTT-3.2.2-4).
+func TestConnackClosesConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ack  *wire.Connack
+	}{
+		{"refused", &wire.Connack{ReasonCode: wire.NotAuthorized}},
+		{"unexpected session", &wire.Connack{SessionPresent: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				conns := make(chan net.Conn, 1)
+				opts := &mqtt.DialOptions{Version: mqtt.V5, Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					a, b := net.Pipe()
+					conns <- b
+					return a, nil
+				}}
+				res := async(func() error {
+					_, err := mqtt.Dial(context.Background(), "mqtt://broker.test", opts)
+					return err
+				})
+				p := &peer{t: t, v: wire.V5, conn: <-conns}
+				p.r = wire.NewReader(p.conn, 0)
+				p.expect(wire.CONNECT)
+				p.send(tc.ack)
+				if err := <-res; err == nil {
+					t.Fatal("Dial succeeded")
+				}
+				if pkt, err := p.r.ReadPacket(wire.V5); err == nil {
+					t.Errorf("the client sent %v and kept the connection open", pkt.Type())
+				}
+			})
+		})
+	}
+}
+
+// The client accepts every topic alias from 1 up to the Topic Alias Maximum
+// it sent (MQTT-3.3.2-10): a PUBLISH with a topic sets the alias, one with
+// the alias alone is delivered with that topic. An alias above the maximum
+// closes the connection with DISCONNECT 0x94.
+func TestServerTopicAliases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, &mqtt.DialOptions{TopicAliasMaximum: 3})
+		s, _ := p.subscribe(c, mqtt.Filter{Topic: "#"})
+		for _, alias := range []uint16{1, 3} {
+			topic := fmt.Sprintf("long/topic/%d", alias)
+			p.send(&wire.Publish{Topic: topic, Payload: []byte("set"), Properties: &wire.Properties{TopicAlias: alias}},
+				&wire.Publish{Payload: []byte("used"), Properties: &wire.Properties{TopicAlias: alias}})
+			for _, want := range []string{"set", "used"} {
+				m, err := s.Next(context.Background())
+				if err != nil || m.Topic != topic || string(m.Payload) != want {
+					t.Errorf("alias %d: got %q %q (%v), want %q %q", alias, m.Topic, m.Payload, err, topic, want)
+				}
+			}
+		}
+		p.send(&wire.Publish{Topic: "x", Properties: &wire.Properties{TopicAlias: 4}})
+		if d := p.expect(wire.DISCONNECT).(*wire.Disconnect); d.ReasonCode != wire.TopicAliasInvalid {
+			t.Errorf("DISCONNECT %v, want topic alias invalid", d.ReasonCode)
+		}
+		<-c.Done()
 	})
 }

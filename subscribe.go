@@ -555,9 +555,15 @@ func (r *router) qos2Released(id uint16) {
 	r.mu.Unlock()
 }
 
-// resolveAlias applies a topic alias the server set (MQTT-3.3.2-10).
+// resolveAlias applies a topic alias the server set (MQTT-3.3.2-10). One
+// above the maximum we announced is a protocol error that closes the
+// connection with DISCONNECT 0x94.
 func (r *router) resolveAlias(p *wire.Publish) error {
 	alias := p.Properties.TopicAlias
+	if alias > r.c.opts.TopicAliasMaximum {
+		return &wire.Error{Code: wire.TopicAliasInvalid, Packet: wire.PUBLISH,
+			Reason: fmt.Sprintf("topic alias %d is above the maximum of %d the client announced", alias, r.c.opts.TopicAliasMaximum)}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.aliases == nil {
@@ -569,7 +575,8 @@ func (r *router) resolveAlias(p *wire.Publish) error {
 	}
 	t, ok := r.aliases[alias]
 	if !ok {
-		return fmt.Errorf("the server used topic alias %d before setting it", alias)
+		return &wire.Error{Code: wire.ProtocolError, Packet: wire.PUBLISH,
+			Reason: fmt.Sprintf("the server used topic alias %d before setting it", alias)}
 	}
 	p.Topic = t
 	return nil
