@@ -834,3 +834,22 @@ func TestServerTopicAliases(t *testing.T) {
 		<-c.Done()
 	})
 }
+
+// MQTT-4.3.2-5: once the client has sent PUBACK, the same packet identifier
+// starts a new QoS 1 message, whatever its DUP flag says: it is delivered.
+func TestIncomingQoS1IdentifierReused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		s, _ := p.subscribe(c, mqtt.Filter{Topic: "t", QoS: mqtt.QoS1})
+		for i, payload := range []string{"first", "second"} {
+			p.send(&wire.Publish{Topic: "t", QoS: 1, PacketID: 9, Dup: i > 0, Payload: []byte(payload)})
+			m, err := s.Next(context.Background())
+			if err != nil || string(m.Payload) != payload {
+				t.Fatalf("message %d: %q, %v; want %q", i, m.Payload, err, payload)
+			}
+			if ack := p.expect(wire.PUBACK).(*wire.Puback); ack.PacketID != 9 {
+				t.Errorf("PUBACK for %d, want 9", ack.PacketID)
+			}
+		}
+	})
+}
