@@ -75,8 +75,11 @@ type DialOptions struct {
 	// Version is the protocol version. 0: try V5, fall back to V311 when
 	// the server refuses 5.
 	Version Version
-	// KeepAlive is the longest silence before a PINGREQ. 0: 60s; negative:
-	// off. A server keep alive in CONNACK takes precedence.
+	// KeepAlive is the keep alive announced in CONNECT, in whole seconds:
+	// the client sends PINGREQ after three quarters of it without traffic
+	// and takes a server that does not answer within half of it for gone.
+	// 0: 60s; negative: off. A server keep alive in CONNACK takes
+	// precedence.
 	KeepAlive time.Duration
 	// KeepSession resumes the session the server holds for ClientID and
 	// keeps it after the connection ends. false: a clean start.
