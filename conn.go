@@ -333,6 +333,19 @@ type credentials struct {
 	set      bool // send the user name even when it is empty
 }
 
+// credentials are those of the URL's user info when t has any (its
+// password, or the given one when it names none), else the given ones.
+func (t *target) credentials(username string, password []byte) credentials {
+	if !t.hasUser {
+		return credentials{username: username, password: password}
+	}
+	cred := credentials{username: t.username, password: t.password, set: true}
+	if cred.password == nil {
+		cred.password = password
+	}
+	return cred
+}
+
 // connect opens a connection, sends CONNECT and waits for CONNACK. The
 // connection it returns has not started its goroutines.
 func (c *Client) connect(ctx context.Context, t *target, cred credentials, v wire.Version) (*connection, *wire.Connack, error) {

@@ -142,13 +142,7 @@ func (c *Client) dialAny(ctx context.Context, attempt int) (*connection, error) 
 func (c *Client) dialOne(ctx context.Context, t *target, attempt int) (*connection, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
 	defer cancel()
-	cred := credentials{username: c.opts.Username, password: c.opts.Password}
-	if t.hasUser {
-		cred = credentials{username: t.username, password: t.password, set: true}
-		if t.password == nil {
-			cred.password = c.opts.Password
-		}
-	}
+	cred := t.credentials(c.opts.Username, c.opts.Password)
 	if hook := c.opts.BeforeConnect; hook != nil {
 		a := &ConnectAttempt{URL: t.raw, Username: cred.username, Password: cred.password, Attempt: attempt}
 		if err := hook(ctx, a); err != nil {
@@ -159,10 +153,7 @@ func (c *Client) dialOne(ctx context.Context, t *target, attempt int) (*connecti
 			return nil, err
 		}
 		t = nt
-		cred = credentials{username: a.Username, password: a.Password}
-		if t.hasUser {
-			cred = credentials{username: t.username, password: t.password, set: true}
-		}
+		cred = t.credentials(a.Username, a.Password)
 	}
 	cn, ack, err := c.dialTarget(ctx, t, cred)
 	if err != nil {
