@@ -55,6 +55,7 @@ type Client struct {
 
 	done      chan struct{} // closed when the client has ended
 	ending    atomic.Bool   // Disconnect is under way: a lost connection is not replaced
+	watched   atomic.Bool   // connections are read by a goroutine of their own (connection.keepReading)
 	closeOnce sync.Once
 	err       error          // why it ended; set before done is closed
 	closed    bool           // under mu: end ran, wg takes no more goroutines
@@ -105,6 +106,9 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 	if c.clientID == "" && (o.Version == V31 || o.KeepSession) {
 		c.clientID = "culex-" + randomHex(8)
 	}
+	// Callbacks about the connection ask for it to be watched, so that
+	// they are called when it fails, not at the next call.
+	c.watched.Store(o.OnConnect != nil || o.OnConnectionLost != nil || o.OnReconnecting != nil)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.router.init(c)
 	if err := c.sess.load(); err != nil {
@@ -360,6 +364,9 @@ func (c *Client) connect(ctx context.Context, t *target, cred credentials, v wir
 		version: v,
 		conn:    conn,
 		dead:    make(chan struct{}),
+
+		turn:        make(chan struct{}, 1),
+		interrupted: make(chan struct{}, 1),
 	}
 	c.nextGen++
 	cn.w = newWriter(cn)
@@ -521,7 +528,27 @@ func (c *Client) Connected() bool { return c.current() != nil }
 // Done returns a channel that is closed when the client has ended: by Close,
 // by Disconnect, or, with NoReconnect, by the loss of its connection. Err
 // tells why.
-func (c *Client) Done() <-chan struct{} { return c.done }
+//
+// A client that has only published at QoS 1 or 2, one message at a time,
+// reads its connection only while a Publish waits for its answer; it learns
+// of a connection the server closed at its next call or keep-alive ping.
+// Calling Done has it watch its connection from then on, so that the
+// channel closes as soon as the server ends the client.
+func (c *Client) Done() <-chan struct{} {
+	c.keepReading()
+	return c.done
+}
+
+// keepReading has the client's connections read by a goroutine of their own
+// from now on: something may arrive that no caller waits for.
+func (c *Client) keepReading() {
+	if !c.watched.Load() {
+		c.watched.Store(true)
+		if cn := c.cn.Load(); cn != nil {
+			cn.keepReading()
+		}
+	}
+}
 
 // Err returns nil while the client runs, and then why it ended: ErrClosed
 // after Close or Disconnect, else an error that wraps ErrClosed and the cause
@@ -561,6 +588,9 @@ func (c *Client) waitEnded() {
 // discards the will. It returns ctx's error when ctx ended before the drain
 // was complete; the client is closed either way.
 func (c *Client) Disconnect(ctx context.Context) error {
+	if c.sess.pending.Load() > 0 {
+		c.keepReading() // for the answers drain waits for
+	}
 	err := c.sess.drain(ctx, c.done)
 	select {
 	case <-c.done:

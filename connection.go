@@ -1,11 +1,14 @@
 package mqtt
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +48,17 @@ type connection struct {
 	authMu sync.Mutex
 	auth   chan *wire.Auth // the server's AUTH packets, while Reauthenticate runs
 	wg     sync.WaitGroup  // the reading goroutine and the writer's loop
+
+	// Who reads. Whoever holds the turn (a token in the channel while
+	// nobody reads) may read the connection. A client that has only ever
+	// waited for its own publishes, one at a time, leaves reading to the
+	// caller that waits (readFor), which then reads its answer as a plain
+	// socket would: no goroutine, no hand-off. As soon as anything needs
+	// the connection read while no call waits for it, keepReading starts
+	// the reading goroutine, which takes the turn for good.
+	turn        chan struct{}
+	readerOnce  sync.Once     // starts the reading goroutine, or rules it out once the connection failed
+	interrupted chan struct{} // interruptRead has run
 }
 
 // limits is what a server allows on a connection, from its CONNACK.
@@ -107,6 +121,7 @@ func readLimits(v wire.Version, keepAlive time.Duration, p *wire.Properties) lim
 // accepted prepares a connection the server accepted, before anyone else
 // can see it: fail may run from then on.
 func (cn *connection) accepted() {
+	cn.wg.Add(1) // the reading goroutine, or fail when none started
 	if cn.keepAlive > 0 {
 		cn.kaTimer = time.AfterFunc(math.MaxInt64, cn.keepAliveTick) // set going by start
 	}
@@ -128,9 +143,31 @@ func (cn *connection) start() {
 	if cn.kaTimer != nil {
 		cn.kaTimer.Reset(cn.keepAlive * 3 / 4)
 	}
-	cn.wg.Add(1)
-	go cn.readLoop()
+	cn.turn <- struct{}{}
+	if cn.c.watched.Load() || cn.c.sess.pending.Load() > 0 || !interruptible(cn.conn) {
+		// Resumed messages have nobody waiting for their answers.
+		cn.keepReading()
+	}
 	cn.w.flush()
+}
+
+// keepReading starts the connection's reading goroutine, if it has none,
+// and makes the client's next connections start theirs at once.
+func (cn *connection) keepReading() {
+	cn.c.watched.Store(true)
+	cn.readerOnce.Do(func() { go cn.readLoop() })
+}
+
+// interruptible reports whether a read of conn may be interrupted by a read
+// deadline and then go on, losing nothing.
+func interruptible(conn net.Conn) bool {
+	switch c := conn.(type) {
+	case *net.TCPConn, *net.UnixConn, *quickAckConn:
+		return true
+	case *tls.Conn:
+		return interruptible(c.NetConn())
+	}
+	return false
 }
 
 // fail ends the connection with cause, once. Its goroutines end soon after;
@@ -145,6 +182,7 @@ func (cn *connection) fail(cause error) {
 		if cn.kaTimer != nil {
 			cn.kaTimer.Stop()
 		}
+		cn.readerOnce.Do(cn.wg.Done) // no reading goroutine to wait for
 		if cn.onFail != nil {
 			cn.onFail()
 		}
@@ -158,31 +196,72 @@ func (cn *connection) alive() bool { return !cn.failed.Load() }
 // application: deliveries are queued for Subscription.Next.
 func (cn *connection) readLoop() {
 	defer cn.wg.Done()
+	select {
+	case <-cn.turn:
+	case <-cn.dead:
+		return
+	}
+	for cn.readBatch(false) {
+	}
+}
+
+// readFor reads the connection, for the caller of Publish that waits for o,
+// until o is answered, ctx ends (the read is interrupted by a read deadline)
+// or the connection fails. The caller holds the turn; readFor gives it back.
+func (cn *connection) readFor(ctx context.Context, o *op) {
+	defer func() { cn.turn <- struct{}{} }()
+	stop := context.AfterFunc(ctx, cn.interruptRead)
+	for len(o.done) == 0 && cn.readBatch(true) {
+	}
+	if !stop() {
+		<-cn.interrupted
+		cn.conn.SetReadDeadline(time.Time{})
+		// The caller gives up on its message; its answer, when it comes,
+		// is read by the reading goroutine.
+		cn.keepReading()
+	}
+}
+
+// interruptRead makes a read in progress, or the next one, return at once.
+func (cn *connection) interruptRead() {
+	cn.conn.SetReadDeadline(time.Unix(1, 0))
+	cn.interrupted <- struct{}{}
+}
+
+// readBatch reads and handles packets until it has handled all that have
+// arrived, then commits them (their Store changes in one go, then the waiting
+// callers and the packets they call for, in one write) before the next read
+// blocks. It reports false when the connection has ended or, when
+// interruptible, a read was interrupted (readFor).
+func (cn *connection) readBatch(interruptible bool) bool {
 	for {
 		h, body, err := cn.reader.Next()
 		if err != nil {
+			if interruptible && errors.Is(err, os.ErrDeadlineExceeded) {
+				// Reads block only with the batch committed: nothing
+				// is left undone.
+				return false
+			}
 			cn.commit() // what arrived before the end still counts
 			cn.fail(&lossError{cn.server, err})
-			return
+			return false
 		}
 		cn.lastRecv.Store(time.Now().UnixNano())
 		if err := cn.handle(h, body); err != nil {
 			cn.commit()
 			cn.protocolViolation(err)
-			return
+			return false
 		}
 		if !cn.reader.Ready() || len(cn.batch.settled)+len(cn.batch.out) >= maxBatch {
-			// Everything read is handled: its Store changes in one go,
-			// then the waiting callers and the packets it calls for, in
-			// one write, before the next read blocks.
 			if err := cn.commit(); err != nil {
 				cn.fail(err)
-				return
+				return false
 			}
 			cn.w.flush()
 			if cn.ackMode != nil {
 				cn.ackMode.afterBatch(cn.c.sess.pending.Load() > 0)
 			}
+			return true
 		}
 	}
 }
@@ -378,6 +457,7 @@ func (cn *connection) keepAliveTick() {
 	} else {
 		due := min(cn.lastSent.Load(), cn.lastRecv.Load()) + int64(ka*3/4)
 		if now >= due {
+			cn.keepReading() // for PINGRESP
 			cn.pingSent.Store(now)
 			cn.w.send(&wire.Pingreq{})
 			due = now + int64(ka/2)

@@ -92,6 +92,7 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 // publishQoS0 queues a QoS 0 PUBLISH on the connection, or while the client
 // is reconnecting, in the offline queue.
 func (c *Client) publishQoS0(ctx context.Context, p *wire.Publish) error {
+	c.keepReading() // for what the server may say about messages nobody waits for
 	for {
 		cn := c.current()
 		if cn == nil {
@@ -161,19 +162,38 @@ func (c *Client) queueOffline(ctx context.Context, p *wire.Publish) (bool, error
 
 // await waits for the acknowledgement of o after its packet was queued. A
 // lost connection does not end the wait: the next one sends o again.
+//
+// Unless the connection has a reading goroutine (connection.keepReading),
+// the caller reads the answer itself when its turn comes. A second message
+// in flight starts the reading goroutine: concurrent publishers are better
+// served by one reader than by turns.
 func (c *Client) await(ctx context.Context, o *op, what string) error {
-	select {
-	case r := <-o.done:
-		topic := o.topic
-		c.sess.recycle(o) // settled and received: nobody refers to it any more
-		if r.code.IsError() {
-			return &ReasonError{Op: what, Topic: topic, ReasonCode: r.code, ReasonString: r.reason}
+	var cn *connection
+	var turn chan struct{}
+	if !c.watched.Load() {
+		if c.sess.pending.Load() > 1 {
+			c.keepReading()
+		} else if cn = c.cn.Load(); cn != nil {
+			turn = cn.turn
 		}
-		return r.err
-	case <-ctx.Done():
-		return fmt.Errorf("mqtt: %s of %q: %w: %w", what, o.topic, ErrOutcomeUnknown, ctx.Err())
-	case <-c.done:
-		return fmt.Errorf("mqtt: %s of %q: %w: %w", what, o.topic, ErrOutcomeUnknown, c.err)
+	}
+	for {
+		select {
+		case r := <-o.done:
+			topic := o.topic
+			c.sess.recycle(o) // settled and received: nobody refers to it any more
+			if r.code.IsError() {
+				return &ReasonError{Op: what, Topic: topic, ReasonCode: r.code, ReasonString: r.reason}
+			}
+			return r.err
+		case <-turn:
+			turn = nil
+			cn.readFor(ctx, o)
+		case <-ctx.Done():
+			return fmt.Errorf("mqtt: %s of %q: %w: %w", what, o.topic, ErrOutcomeUnknown, ctx.Err())
+		case <-c.done:
+			return fmt.Errorf("mqtt: %s of %q: %w: %w", what, o.topic, ErrOutcomeUnknown, c.err)
+		}
 	}
 }
 

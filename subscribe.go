@@ -95,6 +95,7 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 		return nil, notSent("subscribe", err)
 	}
 	pkt := s.subscribePacket(cn.subIDs)
+	c.keepReading() // for SUBACK and the messages
 	o, err := c.sess.beginRequest(pkt, filters[0].Topic, nil)
 	if err != nil {
 		return nil, err
@@ -181,6 +182,7 @@ func (c *Client) Unsubscribe(ctx context.Context, topics ...string) error {
 		return notSent("unsubscribe", err)
 	}
 	pkt := &wire.Unsubscribe{Topics: topics}
+	c.keepReading() // for UNSUBACK
 	o, err := c.sess.beginRequest(pkt, topics[0], nil)
 	if err != nil {
 		return err

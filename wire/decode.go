@@ -183,16 +183,24 @@ func (r *Reader) maxSize() int {
 //
 // At the end of the stream Next returns io.EOF when no bytes of a packet had
 // been read, and io.ErrUnexpectedEOF when the stream ended inside one. A
-// header that breaks the rules is an *Error. Errors are sticky.
+// header that breaks the rules is an *Error. Errors are sticky, but for a
+// timeout of the underlying reader (a net.Conn's read deadline): what was
+// read before it stays buffered, and Next may be called again.
 func (r *Reader) Next() (FixedHeader, []byte, error) {
 	if r.err != nil {
 		return FixedHeader{}, nil, r.err
 	}
 	h, body, err := r.next()
-	if err != nil {
+	if err != nil && !isTimeout(err) {
 		r.err = err
 	}
 	return h, body, err
+}
+
+// isTimeout reports whether err is a timeout that leaves the stream intact.
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }
 
 func (r *Reader) next() (FixedHeader, []byte, error) {

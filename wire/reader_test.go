@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
+	"os"
 	"runtime"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/culex-mqtt/mqtt/wire"
 )
@@ -194,6 +197,34 @@ func TestReaderDecodeErrorNotSticky(t *testing.T) {
 	}
 	if p, err := r.ReadPacket(wire.V311); err != nil || p.Type() != wire.PINGREQ {
 		t.Fatalf("second packet: %v, %v", p, err)
+	}
+}
+
+// TestReaderTimeoutNotSticky: a read deadline that expires, even in the
+// middle of a packet, loses nothing; Next goes on when called again. The
+// client interrupts a read that way when a waiting caller gives up.
+func TestReaderTimeoutNotSticky(t *testing.T) {
+	t.Parallel()
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	r := wire.NewReader(client, 0)
+	pkt := hx("30 07", "0003 612f62", "6869") // PUBLISH "a/b" "hi"
+	go func() {
+		server.Write(pkt[:4])
+	}()
+	client.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, _, err := r.Next(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Next with a packet half sent: %v, want a deadline error", err)
+	}
+	client.SetReadDeadline(time.Time{})
+	go server.Write(pkt[4:])
+	p, err := r.ReadPacket(wire.V311)
+	if err != nil {
+		t.Fatalf("Next after the timeout: %v", err)
+	}
+	if pub, ok := p.(*wire.Publish); !ok || pub.Topic != "a/b" || string(pub.Payload) != "hi" {
+		t.Fatalf("got %+v, want the PUBLISH whole", p)
 	}
 }
 
