@@ -259,7 +259,10 @@ func (cn *connection) readBatch(interruptible bool) bool {
 			}
 			cn.w.flush()
 			if cn.ackMode != nil {
-				cn.ackMode.afterBatch(cn.c.sess.pending.Load() > 0)
+				// A corked writer writes soon, its packets carrying
+				// the acknowledgement, or else acknowledges at once
+				// (writer.loop).
+				cn.ackMode.afterBatch(cn.c.sess.pending.Load() > 0 && !cn.w.corked.Load())
 			}
 			return true
 		}
@@ -271,6 +274,7 @@ func (cn *connection) readBatch(interruptible bool) bool {
 type ackModer interface {
 	watch(writes *atomic.Uint64)
 	afterBatch(awaiting bool)
+	ackNow()
 }
 
 // maxBatch bounds how many acknowledgements the reading goroutine gathers
@@ -332,6 +336,9 @@ func (cn *connection) commit() error {
 			}
 			return fmt.Errorf("mqtt: updating the session store: %w", err)
 		}
+	}
+	if len(b.settled) >= 2 {
+		cn.w.cork()
 	}
 	for _, s := range b.settled {
 		cn.c.sess.finish(s.o, s.r)

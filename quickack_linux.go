@@ -50,6 +50,7 @@ type quickAckConn struct {
 	armed      uint64         // writes when the mode was last armed
 	quick      bool           // we armed the mode and nothing since has cleared it
 	idle       int            // batches in a row with nothing awaited
+	ackedNow   atomic.Bool    // ackNow armed the mode
 }
 
 // watch hands the connection's write counter to the quick-ack logic.
@@ -67,9 +68,20 @@ func (q *quickAckConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// ackNow has the kernel acknowledge what was received at once, from any
+// goroutine: for a writer that expected to carry the acknowledgement and
+// found nothing to write.
+func (q *quickAckConn) ackNow() {
+	q.raw.Control(setQuickAck)
+	q.ackedNow.Store(true)
+}
+
 // afterBatch sets the mode after the reading goroutine has handled what it
 // read; awaiting says an operation awaits an answer.
 func (q *quickAckConn) afterBatch(awaiting bool) {
+	if q.ackedNow.Swap(false) {
+		q.quick, q.armed = true, q.writes.Load()
+	}
 	wrote := q.writes.Load() != q.readWrites
 	if awaiting && !wrote {
 		// The callers this batch woke may be about to write; their

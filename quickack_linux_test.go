@@ -1,10 +1,15 @@
 package mqtt
 
 import (
+	"io"
 	"net"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/culex-mqtt/mqtt/persist"
+	"github.com/culex-mqtt/mqtt/wire"
 )
 
 // quickAckMode reads the kernel's quick-ack mode of c: true when it
@@ -72,5 +77,66 @@ func TestQuickAckOnlyWhileAwaiting(t *testing.T) {
 		if got := quickAckMode(t, q); got != step.want {
 			t.Errorf("step %d (awaiting %v, wrote %v): quick-ack mode %v, want %v", i, step.awaiting, step.wrote, got, step.want)
 		}
+	}
+}
+
+// A corked writer whose woken callers send nothing has the kernel
+// acknowledge at once while answers are still due: a server with Nagle's
+// algorithm on would otherwise hold them until our delayed ACK. What the
+// callers do send while corked, the loop writes.
+func TestCorkedWriterAcknowledges(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	q := withQuickAck(client).(*quickAckConn)
+	c := &Client{sess: newSession(persist.NewMemory())}
+	cn := &connection{c: c, conn: q, version: wire.V311}
+	q.watch(&cn.writes)
+	cn.ackMode = q
+	cn.w = newWriter(cn)
+	defer func() {
+		cn.w.close()
+		q.Close()
+		cn.wg.Wait()
+	}()
+	c.sess.pending.Store(1) // an answer is due
+
+	if _, err := server.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Read(make([]byte, 16)); err != nil {
+		t.Fatal(err)
+	}
+	q.raw.Control(clearQuickAck)
+	if quickAckMode(t, q) {
+		t.Fatal("quick-ack mode still on after clearing it")
+	}
+	cn.w.cork()
+	for deadline := time.Now().Add(5 * time.Second); !quickAckMode(t, q); {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop found nothing to write and left the acknowledgement to the delayed-ACK timer")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	cn.w.cork()
+	if err := cn.w.send(&wire.Pingreq{}); err != nil {
+		t.Fatal(err)
+	}
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(server, got); err != nil || got[0] != 0xc0 || got[1] != 0 {
+		t.Fatalf("the server read % x, %v; want the PINGREQ sent while corked", got, err)
 	}
 }

@@ -2,7 +2,9 @@ package mqtt
 
 import (
 	"context"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/culex-mqtt/mqtt/wire"
@@ -26,6 +28,13 @@ const maxBuffered = 1 << 20
 // reading goroutine only queues its acknowledgements and flushes them once
 // per batch of packets read. The loop starts the first time it is needed:
 // on plain TCP, a short-lived connection may never need it.
+//
+// When a batch the reader read answers several callers at once, the writer
+// is corked: the callers it wakes mostly publish again at once, and rather
+// than each writing its packet alone they leave it to the loop, which
+// writes them together once they have had their turn. Fewer, larger writes
+// cost the client and the server less, and TCP acknowledgements ride on
+// them instead of travelling alone.
 type writer struct {
 	cn      *connection
 	raw     *nonblockingWriter // nil: the loop writes everything
@@ -35,6 +44,7 @@ type writer struct {
 	buf      []byte        // encoded packets waiting to be written
 	spare    []byte        // the last buffer written, reused next round
 	flushing bool          // a write is in progress; it takes what gathers meanwhile
+	corked   atomic.Bool   // senders leave their packets to the loop (cork); set and cleared under mu
 	started  bool          // the loop runs
 	last     bool          // the final packet is queued: no more are accepted
 	closed   bool          // no more packets are accepted, and the loop ends
@@ -90,9 +100,29 @@ func (w *writer) send(p wire.Packet) error {
 		w.mu.Unlock()
 		return err
 	}
-	w.flushLocked()
+	if w.corked.Load() {
+		w.mu.Unlock() // the loop writes it, with the others
+	} else {
+		w.flushLocked()
+	}
 	w.cn.c.trace(true, p)
 	return nil
+}
+
+// cork has senders leave their packets to the loop, which writes them once
+// the goroutines already runnable have had their turn: the reading
+// goroutine calls it before it wakes several callers at once, most of which
+// send again at once.
+func (w *writer) cork() {
+	w.mu.Lock()
+	if w.raw == nil || w.closed || w.last {
+		w.mu.Unlock()
+		return
+	}
+	w.corked.Store(true)
+	w.startLocked()
+	w.mu.Unlock()
+	w.wake()
 }
 
 // post encodes p into the buffer for the writer's goroutine to write, with
@@ -296,6 +326,21 @@ func (w *writer) loop() {
 	for {
 		<-w.kick
 		w.mu.Lock()
+		if w.corked.Load() {
+			w.mu.Unlock()
+			runtime.Gosched() // the callers just woken send first
+			w.mu.Lock()
+			w.corked.Store(false)
+			if len(w.buf) == 0 && !w.flushing && w.cn.ackMode != nil && w.cn.c.sess.pending.Load() > 0 {
+				// Nobody sent: our acknowledgement of the packets
+				// read would wait for the delayed-ACK timer, and a
+				// server with Nagle's algorithm on holds the answers
+				// still due until it comes.
+				w.mu.Unlock()
+				w.cn.ackMode.ackNow()
+				w.mu.Lock()
+			}
+		}
 		for !w.flushing && len(w.buf) > 0 {
 			out := w.takeLocked()
 			w.mu.Unlock()
