@@ -161,9 +161,14 @@ func (w *writer) queue(p wire.Packet) error {
 	return err
 }
 
-// flush has what is buffered written.
+// flush has what is buffered written: now, or by the loop when corked,
+// together with what the callers woken meanwhile send.
 func (w *writer) flush() {
 	w.mu.Lock()
+	if w.corked.Load() {
+		w.mu.Unlock()
+		return
+	}
 	w.flushLocked()
 }
 
