@@ -369,6 +369,7 @@ func (c *Client) connect(ctx context.Context, t *target, cred credentials, v wir
 		interrupted: make(chan struct{}, 1),
 	}
 	c.nextGen++
+	cn.interrupt = cn.interruptRead
 	cn.w = newWriter(cn)
 	pkt := c.connectPacket(cred, v)
 	if a := c.opts.Auth; a != nil {

@@ -58,6 +58,7 @@ type connection struct {
 	// the reading goroutine, which takes the turn for good.
 	turn        chan struct{}
 	readerOnce  sync.Once     // starts the reading goroutine, or rules it out once the connection failed
+	interrupt   func()        // interruptRead
 	interrupted chan struct{} // interruptRead has run
 }
 
@@ -210,7 +211,10 @@ func (cn *connection) readLoop() {
 // or the connection fails. The caller holds the turn; readFor gives it back.
 func (cn *connection) readFor(ctx context.Context, o *op) {
 	defer func() { cn.turn <- struct{}{} }()
-	stop := context.AfterFunc(ctx, cn.interruptRead)
+	stop := neverStop
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, cn.interrupt)
+	}
 	for len(o.done) == 0 && cn.readBatch(true) {
 	}
 	if !stop() {
@@ -222,7 +226,11 @@ func (cn *connection) readFor(ctx context.Context, o *op) {
 	}
 }
 
+// neverStop stands for the stop function of a context that never ends.
+func neverStop() bool { return true }
+
 // interruptRead makes a read in progress, or the next one, return at once.
+// (cn.interrupt holds it as a func value, made once.)
 func (cn *connection) interruptRead() {
 	cn.conn.SetReadDeadline(time.Unix(1, 0))
 	cn.interrupted <- struct{}{}
