@@ -173,14 +173,21 @@ type DialOptions struct {
 	OnConnect func(sessionPresent bool)
 	// OnConnectionLost is called when the connection ends unexpectedly,
 	// with why.
+	//
+	// Setting OnConnect, OnConnectionLost or OnReconnecting has the client
+	// watch its connection from the start, so that they are called when it
+	// fails. Without them, a client that has only published at QoS 1 or 2,
+	// one message at a time, reads its connection only while a Publish
+	// waits (see Client.Done).
 	OnConnectionLost func(err error)
 	// OnReconnecting is called before each reconnection attempt (the
 	// first is 1) with the wait before it and the error that ended the
 	// connection or the previous attempt.
 	OnReconnecting func(attempt int, delay time.Duration, lastErr error)
 	// OnPacketSent and OnPacketReceived see every packet (MQTT.js
-	// packetsend and packetreceive). They run on the client's goroutines
-	// and must return quickly; they must not keep the packet.
+	// packetsend and packetreceive). They run on the client's goroutines,
+	// or on that of a Publish reading its answer, and must return quickly;
+	// they must not keep the packet.
 	//
 	// The callbacks above run on the client's own goroutine; they must not
 	// wait for the client (a Publish from OnConnect would wait for itself
