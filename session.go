@@ -392,6 +392,12 @@ func (s *session) load() error {
 func (c *Client) resume(cn *connection, sessionPresent bool) error {
 	s := c.sess
 	s.mu.Lock()
+	if len(s.ops) == 0 {
+		// Every message in the Store has its operation (adopted by load,
+		// or begun by Publish before its Put): nothing to send again.
+		s.mu.Unlock()
+		return nil
+	}
 	var pending []*op
 	for _, o := range s.ops {
 		if o.pkt != nil {
