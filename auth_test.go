@@ -106,6 +106,12 @@ func TestEnhancedAuth(t *testing.T) {
 		if a, ok := r.Packet.(*wire.Auth); ok && r.Dir == mqtttest.FromClient && a.Properties.AuthMethod != "ECHO" {
 			t.Errorf("client AUTH with method %q", a.Properties.AuthMethod)
 		}
+		// MQTT-3.15.2-2, MQTT-3.15.2-3: a Reason String or User
+		// Property only where it fits the server's limit; the client
+		// sends neither, so its AUTH is never refused for them.
+		if a, ok := r.Packet.(*wire.Auth); ok && r.Dir == mqtttest.FromClient && (a.Properties.ReasonString != "" || len(a.Properties.UserProperties) > 0) {
+			t.Errorf("client AUTH with a reason string or user properties: %+v", a.Properties)
+		}
 	}
 	if diff := cmp.Diff(want, authPackets(srv, "auth")); diff != "" {
 		t.Errorf("exchange at connect (-want +got)\n%s", diff)

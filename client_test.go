@@ -853,3 +853,68 @@ func TestIncomingQoS1IdentifierReused(t *testing.T) {
 		}
 	})
 }
+
+// MQTT-3.4.2-2, MQTT-3.4.2-3, MQTT-3.5.2-2, MQTT-3.5.2-3, MQTT-3.6.2-2,
+// MQTT-3.6.2-3, MQTT-3.7.2-2, MQTT-3.7.2-3, MQTT-3.14.2-3, MQTT-3.14.2-4: an
+// acknowledgement or DISCONNECT carries a Reason String or User Property
+// only when it still fits the server's Maximum Packet Size. The client adds
+// neither, so its PUBACK, PUBREC, PUBREL, PUBCOMP and DISCONNECT fit even a
+// tiny limit.
+func TestAcknowledgementsFitTheServersLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const limit = 16
+		c, p := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{MaximumPacketSize: limit}}, nil)
+		check := func(pkt wire.Packet) {
+			t.Helper()
+			var props *wire.Properties
+			switch q := pkt.(type) {
+			case *wire.Puback:
+				props = q.Properties
+			case *wire.Pubrec:
+				props = q.Properties
+			case *wire.Pubrel:
+				props = q.Properties
+			case *wire.Pubcomp:
+				props = q.Properties
+			case *wire.Disconnect:
+				props = q.Properties
+			}
+			if props != nil && (props.ReasonString != "" || len(props.UserProperties) > 0) {
+				t.Errorf("%v with a reason string or user properties: %+v", pkt.Type(), props)
+			}
+			if b, err := pkt.Append(nil, wire.V5); err != nil || len(b) > limit {
+				t.Errorf("%v of %d bytes (%v), over the server's limit of %d", pkt.Type(), len(b), err, limit)
+			}
+		}
+		ctx := context.Background()
+		s, _ := p.subscribe(c, mqtt.Filter{Topic: "t", QoS: mqtt.QoS2})
+
+		p.send(&wire.Publish{Topic: "t", QoS: 1, PacketID: 1, Payload: []byte("a")})
+		if _, err := s.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(p.expect(wire.PUBACK))
+		p.send(&wire.Publish{Topic: "t", QoS: 2, PacketID: 2, Payload: []byte("b")})
+		if _, err := s.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(p.expect(wire.PUBREC))
+		p.send(&wire.Pubrel{PacketID: 2})
+		check(p.expect(wire.PUBCOMP))
+
+		published := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS2, Payload: []byte("c")}) })
+		id := p.expect(wire.PUBLISH).(*wire.Publish).PacketID
+		p.send(&wire.Pubrec{PacketID: id})
+		check(p.expect(wire.PUBREL))
+		p.send(&wire.Pubcomp{PacketID: id})
+		if err := <-published; err != nil {
+			t.Fatal(err)
+		}
+
+		disconnected := async(func() error { return c.Disconnect(ctx) })
+		check(p.expect(wire.DISCONNECT))
+		if err := <-disconnected; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
