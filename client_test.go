@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -915,6 +916,79 @@ func TestAcknowledgementsFitTheServersLimit(t *testing.T) {
 		check(p.expect(wire.DISCONNECT))
 		if err := <-disconnected; err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// Message expiry never cuts a QoS 2 flow short. As sender (MQTT-4.3.3-7):
+// once the PUBLISH has gone out, a PUBREC that comes after the message's
+// lifetime is answered with PUBREL. As receiver (MQTT-4.3.3-13): a message
+// whose lifetime ends before the application takes it is still delivered
+// and its handshake completed.
+func TestQoS2IgnoresExpiryOnceStarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		ctx := context.Background()
+		published := async(func() error {
+			return c.Publish(ctx, mqtt.Message{Topic: "out", QoS: mqtt.QoS2, MessageExpiry: time.Second})
+		})
+		id := p.expect(wire.PUBLISH).(*wire.Publish).PacketID
+		time.Sleep(5 * time.Second) // the message's lifetime is over
+		p.send(&wire.Pubrec{PacketID: id})
+		if rel := p.expect(wire.PUBREL).(*wire.Pubrel); rel.PacketID != id {
+			t.Fatalf("PUBREL for %d, want %d", rel.PacketID, id)
+		}
+		p.send(&wire.Pubcomp{PacketID: id})
+		if err := <-published; err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+
+		s, _ := p.subscribe(c, mqtt.Filter{Topic: "in", QoS: mqtt.QoS2})
+		one := uint32(1)
+		p.send(&wire.Publish{Topic: "in", QoS: 2, PacketID: 7, Payload: []byte("late"),
+			Properties: &wire.Properties{MessageExpiry: &one}})
+		synctest.Wait()
+		time.Sleep(5 * time.Second)
+		m, err := s.Next(ctx)
+		if err != nil || string(m.Payload) != "late" {
+			t.Fatalf("Next: %q, %v; want the message whose lifetime ended", m.Payload, err)
+		}
+		if rec := p.expect(wire.PUBREC).(*wire.Pubrec); rec.PacketID != 7 || rec.ReasonCode.IsError() {
+			t.Fatalf("PUBREC %+v, want a success for 7", rec)
+		}
+		p.send(&wire.Pubrel{PacketID: 7})
+		if comp := p.expect(wire.PUBCOMP).(*wire.Pubcomp); comp.PacketID != 7 {
+			t.Fatalf("PUBCOMP for %d, want 7", comp.PacketID)
+		}
+	})
+}
+
+// failingDeletes is a Store whose Delete fails: the client cannot record
+// that a message was acknowledged.
+type failingDeletes struct{ persist.Store }
+
+func (failingDeletes) Delete(persist.Direction, uint16) error {
+	return errors.New("disk full")
+}
+
+// v311:MQTT-4.8.0-2: an error while processing a packet from the server
+// (here the Store refusing to record a PUBACK) closes the connection. The
+// message stays in flight: the client cannot tell whether it was
+// delivered, and says so.
+func TestStoreErrorClosesConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V311, &wire.Connack{}, &mqtt.DialOptions{Store: failingDeletes{persist.NewMemory()}})
+		published := async(func() error {
+			return c.Publish(context.Background(), mqtt.Message{Topic: "t", QoS: mqtt.QoS1})
+		})
+		id := p.expect(wire.PUBLISH).(*wire.Publish).PacketID
+		p.send(&wire.Puback{PacketID: id})
+		if pkt, err := p.r.ReadPacket(p.v); err == nil {
+			t.Fatalf("the client sent %v; want the connection closed", pkt.Type())
+		}
+		err := <-published
+		if !errors.Is(err, mqtt.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("publish: %v, want ErrOutcomeUnknown naming the Store's error", err)
 		}
 	})
 }
