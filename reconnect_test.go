@@ -128,8 +128,10 @@ func withinJitter(d, base time.Duration) bool {
 // as it stood: PUBLISH with DUP, PUBREL past PUBREC (never the PUBLISH
 // again: MQTT-4.3.3-6), in the original order and with the original
 // identifiers (MQTT-4.4.0-1, MQTT-3.3.1-1, MQTT-4.6.0-1, MQTT-3.1.3-2:
-// the client ID keys the session). Publish calls waiting meanwhile return when the new
-// connection's acknowledgements arrive.
+// the client ID keys the session; v311:MQTT-4.1.0-1: the client keeps the
+// session's state for the session's life, not the connection's). Publish
+// calls waiting meanwhile return when the new connection's
+// acknowledgements arrive.
 func TestReconnectResends(t *testing.T) {
 	for _, v := range []wire.Version{wire.V311, wire.V5} {
 		t.Run(v.String(), func(t *testing.T) {
