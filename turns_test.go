@@ -2,13 +2,16 @@ package mqtt_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/internal/testcert"
 	"github.com/culex-mqtt/mqtt/mqtttest"
 	"github.com/culex-mqtt/mqtt/wire"
 )
@@ -256,5 +259,121 @@ func TestPublisherReadsThroughReconnect(t *testing.T) {
 	}
 	if fmt.Sprint(dups) != "[false true]" {
 		t.Errorf("DUP flags of the PUBLISH the server read: %v, want [false true]", dups)
+	}
+}
+
+// splitConn is a server's network connection whose next write can be cut:
+// after cut, only the first n bytes of the next write go out, the rest when
+// released.
+type splitConn struct {
+	net.Conn
+	mu   sync.Mutex
+	n    int
+	rest []byte
+}
+
+func (s *splitConn) cut(n int) { s.mu.Lock(); s.n = n; s.mu.Unlock() }
+
+func (s *splitConn) Write(b []byte) (int, error) {
+	whole := len(b)
+	s.mu.Lock()
+	n := s.n
+	s.n = 0
+	if n > 0 && n < len(b) {
+		s.rest = append([]byte(nil), b[n:]...)
+		b = b[:n]
+	}
+	s.mu.Unlock()
+	if _, err := s.Conn.Write(b); err != nil {
+		return 0, err
+	}
+	return whole, nil
+}
+
+func (s *splitConn) release() error {
+	s.mu.Lock()
+	rest := s.rest
+	s.rest = nil
+	s.mu.Unlock()
+	_, err := s.Conn.Write(rest)
+	return err
+}
+
+// A Publish over TLS that gives up while it reads, in the middle of a TLS
+// record: the connection goes on, and the record's rest completes the
+// message (crypto/tls keeps a partly read record after a read timeout).
+func TestPublisherGivesUpInsideTLSRecord(t *testing.T) {
+	t.Parallel()
+	certs, err := testcert.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type server struct {
+		split *splitConn
+		tls   *tls.Conn
+		r     *wire.Reader
+	}
+	accepted := make(chan server, 1)
+	go func() {
+		raw, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+			close(accepted)
+			return
+		}
+		split := &splitConn{Conn: raw}
+		conn := tls.Server(split, certs.ServerTLSConfig())
+		r := wire.NewReader(conn, 0)
+		if p, err := r.ReadPacket(wire.V5); err != nil || p.Type() != wire.CONNECT {
+			t.Errorf("server: %v, %v; want CONNECT", p, err)
+		}
+		b, _ := (&wire.Connack{}).Append(nil, wire.V5)
+		conn.Write(b)
+		accepted <- server{split, conn, r}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := mqtt.Dial(ctx, "mqtts://"+ln.Addr().String(), &mqtt.DialOptions{
+		TLSConfig: certs.ClientTLSConfig(false), NoReconnect: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv, ok := <-accepted
+	if !ok {
+		t.FailNow()
+	}
+	defer srv.tls.Close()
+
+	short, cancelShort := context.WithCancel(ctx)
+	published := async(func() error { return c.Publish(short, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}) })
+	p, err := srv.r.ReadPacket(wire.V5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.split.cut(8) // the record's header and three bytes of it
+	b, _ := (&wire.Puback{PacketID: p.(*wire.Publish).PacketID}).Append(nil, wire.V5)
+	if _, err := srv.tls.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let the client read the part; the test holds either way
+	cancelShort()
+	if err := <-published; !errors.Is(err, mqtt.ErrOutcomeUnknown) {
+		t.Fatalf("publish: %v, want ErrOutcomeUnknown", err)
+	}
+	if err := srv.split.release(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // DISCONNECT
+		srv.r.ReadPacket(wire.V5)
+	}()
+	if err := c.Disconnect(ctx); err != nil {
+		t.Fatalf("disconnect: %v, want the message acknowledged by the record's rest", err)
 	}
 }
