@@ -145,9 +145,11 @@ func (cn *connection) start() {
 		cn.kaTimer.Reset(cn.keepAlive * 3 / 4)
 	}
 	cn.turn <- struct{}{}
-	if cn.c.watched.Load() || cn.c.sess.pending.Load() > 0 || !interruptible(cn.conn) {
-		// Resumed messages have nobody waiting for their answers.
+	if cn.c.watched.Load() || !interruptible(cn.conn) {
 		cn.keepReading()
+	} else if cn.c.sess.pending.Load() > 0 {
+		// Resumed messages may have nobody waiting for their answers.
+		cn.startReader()
 	}
 	cn.w.flush()
 }
@@ -156,6 +158,12 @@ func (cn *connection) start() {
 // and makes the client's next connections start theirs at once.
 func (cn *connection) keepReading() {
 	cn.c.watched.Store(true)
+	cn.startReader()
+}
+
+// startReader starts the connection's reading goroutine, if it has none,
+// for this connection only.
+func (cn *connection) startReader() {
 	cn.readerOnce.Do(func() { go cn.readLoop() })
 }
 
@@ -222,7 +230,7 @@ func (cn *connection) readFor(ctx context.Context, o *op) {
 		cn.conn.SetReadDeadline(time.Time{})
 		// The caller gives up on its message; its answer, when it comes,
 		// is read by the reading goroutine.
-		cn.keepReading()
+		cn.startReader()
 	}
 }
 
