@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,12 +16,13 @@ import (
 var pubCommand = &command{
 	name:     "pub",
 	summary:  "publish a message",
-	synopsis: "mqtt pub -t topic (-m message | -s) [-q qos] [-r] [-n count] [connection flags]",
-	usage: `usage: mqtt pub -t topic (-m message | -s) [flags]
+	synopsis: "mqtt pub -t topic (-m message | -s | -M) [-q qos] [-r] [-n count] [connection flags]",
+	usage: `usage: mqtt pub -t topic (-m message | -s | -M) [flags]
 
-mqtt pub publishes one message (or the same message -n times), waits for
-each acknowledgement (PUBACK at QoS 1, PUBCOMP at QoS 2), then disconnects.
-It does not reconnect: a lost connection fails it with exit status 1.
+mqtt pub publishes one message (or the same message -n times, or a message
+per line of standard input), waits for each acknowledgement (PUBACK at QoS 1,
+PUBCOMP at QoS 2), then disconnects. It does not reconnect: a lost
+connection fails it with exit status 1.
 
 message:
   -t, --topic TOPIC        topic to publish to (required)
@@ -26,6 +30,9 @@ message:
                            clears a retained message with -r)
   -s, --stdin              read the payload from standard input, all of it as
                            one message
+  -M, --multiline          publish each line of standard input as a message,
+                           as it comes, without its line ending; blank lines
+                           are skipped
   -q, --qos QOS            0, 1 or 2 (default 0)
   -r, --retain             ask the broker to retain the message
   -n, --count N            publish the message N times (default 1)
@@ -47,6 +54,7 @@ func pubFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error
 	var (
 		topic, message string
 		stdin, retain  bool
+		multiline      bool
 		qos            int
 		count          int
 		props          stringList
@@ -59,6 +67,9 @@ func pubFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error
 	}
 	for _, n := range []string{"s", "stdin"} {
 		fs.BoolVar(&stdin, n, false, "")
+	}
+	for _, n := range []string{"M", "multiline"} {
+		fs.BoolVar(&multiline, n, false, "")
 	}
 	for _, n := range []string{"q", "qos"} {
 		fs.IntVar(&qos, n, 0, "")
@@ -80,13 +91,15 @@ func pubFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error
 			return usagef("-t is required: the topic to publish to")
 		}
 		hasMessage := isSet(fs, "m", "message")
-		switch {
-		case hasMessage && stdin:
-			return usagef("-m and -s both give the message; use one")
-		case !hasMessage && !stdin:
-			return usagef("no message: give it with -m, or -s to read it from standard input")
+		switch sources := btoi(hasMessage) + btoi(stdin) + btoi(multiline); {
+		case sources > 1:
+			return usagef("-m, -s and -M each give the message; use one")
+		case sources == 0:
+			return usagef("no message: give it with -m, -s to read it from standard input, or -M for one per line")
 		case count < 1:
 			return usagef("-n %d: the count must be at least 1", count)
+		case multiline && count != 1:
+			return usagef("-n with -M: each line is published once")
 		}
 		q, err := checkQoS("-q", qos)
 		if err != nil {
@@ -122,6 +135,13 @@ func pubFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error
 			return err
 		}
 		defer c.Close()
+		if multiline {
+			if err := publishLines(ctx, c, m, e.stdin); err != nil {
+				disconnect(ctx, c)
+				return err
+			}
+			return disconnect(ctx, c)
+		}
 		for i := range count {
 			if err := c.Publish(ctx, m); err != nil {
 				// Disconnect anyway, so that the broker does not
@@ -149,4 +169,58 @@ func isSet(fs *flag.FlagSet, names ...string) bool {
 		}
 	})
 	return set
+}
+
+// publishLines publishes each line of r as a message like m, as the lines
+// come: a producer piped into mqtt pub -M sends as it goes.
+func publishLines(ctx context.Context, c *mqtt.Client, m mqtt.Message, r io.Reader) error {
+	br := bufio.NewReader(r)
+	for n := 1; ; n++ {
+		line, err := readLine(br)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading line %d of standard input: %w", n, err)
+		}
+		if len(line) == 0 {
+			continue
+		}
+		m.Payload = line
+		if err := c.Publish(ctx, m); err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+	}
+}
+
+// readLine returns the next line of br without its line ending ("\n" or
+// "\r\n"), and io.EOF after the last. A line longer than an MQTT message
+// can carry is an error.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		part, err := br.ReadSlice('\n')
+		if len(line)+len(part) > maxPayload+2 {
+			return nil, fmt.Errorf("a line of more than %d bytes, the most an MQTT message can carry", maxPayload)
+		}
+		line = append(line, part...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err == io.EOF && len(line) > 0 {
+			err = nil // the last line, without a line ending
+		}
+		if err != nil {
+			return nil, err
+		}
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		return bytes.TrimSuffix(line, []byte("\r")), nil
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -136,6 +136,27 @@ func TestPubStdin(t *testing.T) {
 	}
 }
 
+// TestPubMultiline checks that -M publishes each line of standard input as a
+// message, in order, without line endings (\n or \r\n, or none on the
+// last line), skipping blank lines.
+func TestPubMultiline(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	r := runMQTT(ctx, "one\ntwo \r\n\n\x00three", "pub", "-U", srv.URL, "-i", "pub1", "-t", "lines", "-M", "-q", "2")
+	if r.code != 0 {
+		t.Fatalf("exit status %d: %s", r.code, r.stderr)
+	}
+	waitDisconnect(ctx, t, srv, "pub1")
+	var got []string
+	for _, p := range records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH) {
+		got = append(got, string(p.(*wire.Publish).Payload))
+	}
+	if diff := cmp.Diff([]string{"one", "two ", "\x00three"}, got); diff != "" {
+		t.Errorf("payloads (-want +got):\n%s", diff)
+	}
+}
+
 // TestPubEmptyMessage checks that -m "" sends an empty payload, with which
 // -r clears a retained message.
 func TestPubEmptyMessage(t *testing.T) {
