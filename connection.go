@@ -306,6 +306,8 @@ type batch struct {
 	changes []persist.Change
 	settled []settled
 	out     []wire.Packet
+	rels    []wire.Pubrel // PUBRELs to send, before out; kept as values, not allocated one by one
+	arena   []byte        // encodings that changes refer to
 }
 
 type settled struct {
@@ -344,6 +346,7 @@ func (cn *connection) commit() error {
 		clear(b.settled)
 		clear(b.out)
 		b.changes, b.settled, b.out = b.changes[:0], b.settled[:0], b.out[:0]
+		b.rels, b.arena = b.rels[:0], b.arena[:0] // the Store keeps no reference (persist.Batcher)
 	}()
 	if len(b.changes) > 0 {
 		if err := persist.Apply(cn.c.opts.Store, b.changes); err != nil {
@@ -358,6 +361,9 @@ func (cn *connection) commit() error {
 	}
 	for _, s := range b.settled {
 		cn.c.sess.finish(s.o, s.r)
+	}
+	for i := range b.rels {
+		cn.w.queue(&b.rels[i])
 	}
 	for _, p := range b.out {
 		cn.w.queue(p)
@@ -405,6 +411,8 @@ func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
 			case wire.PUBCOMP:
 				cn.settle(id, wire.PUBREL, result{})
 				return nil
+			case wire.PUBREC:
+				return c.receivePubrec(cn, id, wire.Success, nil)
 			}
 		}
 	}
@@ -418,7 +426,7 @@ func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
 		cn.settle(p.PacketID, wire.PUBLISH, ackResult(p.ReasonCode, p.Properties, nil))
 		return nil
 	case *wire.Pubrec:
-		return c.receivePubrec(cn, p)
+		return c.receivePubrec(cn, p.PacketID, p.ReasonCode, p.Properties)
 	case *wire.Pubcomp:
 		// The server accepted the message with PUBREC; PUBCOMP can only
 		// add 0x92 (identifier not found), which a PUBREL resent after a

@@ -260,22 +260,27 @@ func messageProps(m *Message) *wire.Properties {
 	return p
 }
 
-// receivePubrec handles the server's PUBREC for our QoS 2 PUBLISH.
-func (c *Client) receivePubrec(cn *connection, p *wire.Pubrec) error {
-	if p.ReasonCode.IsError() {
+// receivePubrec handles the server's PUBREC for our QoS 2 PUBLISH id, with
+// its reason code and properties (nil when it has none).
+func (c *Client) receivePubrec(cn *connection, id uint16, code ReasonCode, props *wire.Properties) error {
+	if code.IsError() {
 		// A refusal ends the flow: no PUBREL (MQTT-4.4.0-2).
-		cn.settle(p.PacketID, wire.PUBLISH, ackResult(p.ReasonCode, p.Properties, nil))
+		cn.settle(id, wire.PUBLISH, ackResult(code, props, nil))
 		return nil
 	}
-	rel := &wire.Pubrel{PacketID: p.PacketID} // MQTT-4.3.3-4
-	moved, known := c.sess.toPubrel(p.PacketID)
+	b := &cn.batch
+	b.rels = append(b.rels, wire.Pubrel{PacketID: id}) // MQTT-4.3.3-4
+	rel := &b.rels[len(b.rels)-1]
+	moved, known := c.sess.toPubrel(id)
 	if moved {
 		// Stored in place of the PUBLISH before it is sent.
-		enc, err := rel.Append(nil, cn.version)
+		start := len(b.arena)
+		enc, err := rel.Append(b.arena, cn.version)
 		if err != nil {
 			return err
 		}
-		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Outgoing, ID: p.PacketID, Data: enc})
+		b.arena = enc
+		b.changes = append(b.changes, persist.Change{Dir: persist.Outgoing, ID: id, Data: enc[start:len(enc):len(enc)]})
 	}
 	if !known {
 		// PUBREC for an identifier we have no QoS 2 message for: tell
@@ -285,7 +290,6 @@ func (c *Client) receivePubrec(cn *connection, p *wire.Pubrec) error {
 			rel.ReasonCode = wire.Success
 		}
 	}
-	cn.batch.out = append(cn.batch.out, rel)
 	return nil
 }
 

@@ -95,7 +95,8 @@ type Change struct {
 // Batcher is implemented by a Store that applies many changes for the cost
 // of one; the durable store writes them together with one sync. Apply
 // returns once every change is as durable as Put and Delete would have
-// made it; the changes take effect in order.
+// made it; the changes take effect in order. Like Put, it does not retain
+// the changes' data after it returns.
 type Batcher interface {
 	Apply(changes []Change) error
 }
