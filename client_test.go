@@ -524,13 +524,16 @@ func TestKeepAlive(t *testing.T) {
 	})
 }
 
-// Close ends pending calls with ErrClosed and waits for its goroutines.
+// Close ends pending calls with ErrClosed, a Publish waiting for the
+// server's Receive Maximum included, and waits for its goroutines.
 func TestClosePending(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		c, p := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{ReceiveMaximum: 1}}, nil)
 		ctx := context.Background()
 		pub := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}) })
 		p.expect(wire.PUBLISH)
+		queued := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}) })
+		synctest.Wait() // waiting for quota
 		sub := async(func() error { _, err := c.Subscribe(ctx, mqtt.Filter{Topic: "t"}); return err })
 		p.expect(wire.SUBSCRIBE)
 		go func() {
@@ -541,7 +544,7 @@ func TestClosePending(t *testing.T) {
 			}
 		}()
 		c.Close()
-		for name, ch := range map[string]<-chan error{"publish": pub, "subscribe": sub} {
+		for name, ch := range map[string]<-chan error{"publish": pub, "publish waiting for quota": queued, "subscribe": sub} {
 			if err := <-ch; !errors.Is(err, mqtt.ErrClosed) {
 				t.Errorf("%s: got %v, want ErrClosed", name, err)
 			}

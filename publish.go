@@ -61,7 +61,7 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 
 	// Flow control: at most the server's Receive Maximum in flight
 	// (MQTT-3.3.4-7, MQTT-4.9.0-2).
-	if err := c.sess.quota.Acquire(ctx, 1); err != nil {
+	if err := c.acquireQuota(ctx); err != nil {
 		return notSent("publish", err)
 	}
 	o, err := c.sess.beginPublish(p.QoS, p.Topic) // MQTT-4.3.2-1, MQTT-4.3.3-1
@@ -87,6 +87,24 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 		return err
 	}
 	return c.await(ctx, o, "publish")
+}
+
+// acquireQuota takes a unit of the session's quota, waiting while the
+// server's Receive Maximum is reached until ctx or the client ends.
+func (c *Client) acquireQuota(ctx context.Context) error {
+	if c.sess.quota.TryAcquire(1) {
+		return nil
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.ctx, cancel) // c.ctx ends with the client
+	defer stop()
+	err := c.sess.quota.Acquire(qctx, 1)
+	if err != nil && ctx.Err() == nil {
+		<-c.done // the client ended
+		return c.err
+	}
+	return err
 }
 
 // publishQoS0 queues a QoS 0 PUBLISH on the connection, or while the client
