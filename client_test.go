@@ -995,3 +995,26 @@ func TestStoreErrorClosesConnection(t *testing.T) {
 		}
 	})
 }
+
+// Close ends a Publish that waits for room in the writer's buffer, which a
+// server that does not read has filled.
+func TestCloseWhileBufferFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		_ = p // never reads again
+		ctx := context.Background()
+		big := make([]byte, 256<<10)
+		blocked := async(func() error {
+			for {
+				if err := c.Publish(ctx, mqtt.Message{Topic: "t", Payload: big}); err != nil {
+					return err
+				}
+			}
+		})
+		synctest.Wait() // the buffer is full: Publish waits for room
+		c.Close()
+		if err := <-blocked; !errors.Is(err, mqtt.ErrClosed) {
+			t.Fatalf("publish: %v, want ErrClosed", err)
+		}
+	})
+}

@@ -222,7 +222,7 @@ func (w *writer) flushLocked() {
 		w.flushing = false
 		if werr != nil {
 			err = werr
-			w.closed = true
+			w.closeLocked()
 			break
 		}
 		if n < len(out) {
@@ -299,13 +299,13 @@ func (w *writer) sendLast(p wire.Packet) {
 		w.mu.Lock()
 	}
 	if !w.flushing && len(w.buf) == 0 {
-		w.closed = true
+		w.closeLocked()
 		w.mu.Unlock()
 		w.wake() // a loop that runs ends
 		return
 	}
 	w.startLocked()
-	w.closed = true
+	w.closeLocked()
 	w.mu.Unlock()
 	w.wake()
 	t := time.NewTimer(time.Second)
@@ -319,9 +319,19 @@ func (w *writer) sendLast(p wire.Packet) {
 // close stops accepting packets; what is buffered is dropped.
 func (w *writer) close() {
 	w.mu.Lock()
-	w.closed = true
+	w.closeLocked()
 	w.mu.Unlock()
 	w.wake()
+}
+
+// closeLocked marks the writer closed and releases the senders waiting for
+// room (waitSpace): there will be none.
+func (w *writer) closeLocked() {
+	w.closed = true
+	if w.space != nil {
+		close(w.space)
+		w.space = nil
+	}
 }
 
 // loop writes what senders leave to it until the writer is closed.
@@ -356,7 +366,7 @@ func (w *writer) loop() {
 			w.flushing = false
 			w.spare = out[:0]
 			if err != nil {
-				w.closed = true
+				w.closeLocked()
 				w.mu.Unlock()
 				w.cn.fail(err)
 				return
