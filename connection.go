@@ -54,8 +54,9 @@ type connection struct {
 	// waited for its own publishes, one at a time, leaves reading to the
 	// caller that waits (readFor), which then reads its answer as a plain
 	// socket would: no goroutine, no hand-off. As soon as anything needs
-	// the connection read while no call waits for it, keepReading starts
-	// the reading goroutine, which takes the turn for good.
+	// the connection read while no call waits for it, keepReading (or
+	// startReader, for this connection only) starts the reading
+	// goroutine, which takes the turn for good.
 	turn        chan struct{}
 	readerOnce  sync.Once     // starts the reading goroutine, or rules it out once the connection failed
 	interrupt   func()        // interruptRead
@@ -135,7 +136,8 @@ func (cn *connection) accepted() {
 	}
 }
 
-// start starts the connection's reading goroutine and its keep alive, and
+// start sets the keep alive going, opens the turn to read (starting the
+// reading goroutine when the connection needs one from the start), and
 // writes what resume and the offline queue left.
 func (cn *connection) start() {
 	now := time.Now().UnixNano()
