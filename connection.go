@@ -35,7 +35,7 @@ type connection struct {
 	pingSent           atomic.Int64  // UnixNano of an unanswered PINGREQ, 0 if none
 	writes             atomic.Uint64 // counts writes, each before it starts (quickack_linux.go)
 
-	batch   batch    // the reading goroutine's
+	batch   batch    // whoever reads (the turn's holder)
 	ackMode ackModer // TCP quick-ack control (quickack_linux.go); nil elsewhere
 
 	failed   atomic.Bool   // set by fail, before dead is closed

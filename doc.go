@@ -52,7 +52,9 @@
 // one write. The client runs no application code on its reading goroutine:
 // incoming messages wait in the Subscription until Next takes them, and
 // QoS 1 and 2 messages are acknowledged when Next hands them out, in the
-// order they arrived.
+// order they arrived. A client that only publishes at QoS 1 or 2, one
+// message at a time, has no reading goroutine at all: the Publish that
+// waits reads its own answer.
 //
 // # Errors
 //

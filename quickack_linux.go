@@ -42,9 +42,9 @@ type quickAckConn struct {
 	*net.TCPConn
 	raw syscall.RawConn
 
-	// Set by watch before the reading goroutine starts; then used by it
-	// alone. Until then (the handshake) Read arms the mode after every
-	// read: CONNACK is awaited.
+	// Set by watch before anyone reads; then used by whoever reads, one
+	// at a time (connection.turn). Until then (the handshake) Read arms
+	// the mode after every read: CONNACK is awaited.
 	writes     *atomic.Uint64 // counts the connection's writes, each before it starts
 	readWrites uint64         // writes when the last read returned
 	armed      uint64         // writes when the mode was last armed
