@@ -90,7 +90,8 @@ func TestPublisherReadsItsAnswers(t *testing.T) {
 // A Publish whose context ends while it reads returns ErrOutcomeUnknown at
 // once, even with half of the answer read; the answer's other half, when it
 // comes, completes the message (Disconnect drains it), and the connection
-// goes on.
+// goes on. The caller gave up, the session did not (MQTT-4.1.0-1: no
+// session state is thrown away while the connection is open).
 func TestPublisherGivesUpWhileReading(t *testing.T) {
 	t.Parallel()
 	for name, start := range servers(t) {
