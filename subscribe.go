@@ -325,6 +325,12 @@ const (
 type router struct {
 	c *Client
 
+	// ackMu keeps the acknowledgements in arrival order from the moment
+	// delivered takes them off acks until they are queued for writing,
+	// when several goroutines call Next at once (MQTT-4.6.0-2). Taken
+	// before mu, never by the reading goroutine.
+	ackMu sync.Mutex
+
 	mu      sync.Mutex
 	session int // counts the sessions the server started for us
 	subs    []*Subscription
@@ -511,6 +517,8 @@ func (r *router) wants(s *Subscription, m *Message) bool {
 // delivered records that one delivery of in was handed out, and sends the
 // acknowledgements that are now due, in arrival order.
 func (r *router) delivered(in *inbound) {
+	r.ackMu.Lock()
+	defer r.ackMu.Unlock()
 	r.mu.Lock()
 	in.pending--
 	if in.pending > 0 {
