@@ -48,8 +48,9 @@ type Subscription struct {
 }
 
 type delivery struct {
-	msg Message
-	in  *inbound // nil for QoS 0
+	msg   Message
+	in    *inbound // nil for QoS 0, and once acknowledged (acked)
+	acked bool     // a QoS 1/2 message acknowledged before Next took it (remove)
 }
 
 // inbound is an incoming QoS 1 or 2 message awaiting its acknowledgement.
@@ -228,7 +229,7 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 			if s.head == len(s.queue) {
 				s.queue, s.head = s.queue[:0], 0
 			}
-			if d.in == nil {
+			if d.in == nil && !d.acked {
 				s.qos0--
 			}
 			s.mu.Unlock()
@@ -261,6 +262,9 @@ func (s *Subscription) Dropped() int {
 }
 
 // Unsubscribe unsubscribes from every filter of s and blocks until UNSUBACK.
+// Next then hands out what s had already received, then returns ErrClosed;
+// those QoS 1 and 2 messages are acknowledged at once, since the server
+// must not wait for an application that may never take them.
 func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	filters := s.Filters()
 	topics := make([]string, len(filters))
@@ -416,21 +420,26 @@ func (r *router) add(s *Subscription) {
 	r.held = kept
 }
 
-// remove stops routing to s and closes it; what it had not handed out is
-// acknowledged, since the application gave up on it.
+// remove stops routing to s and closes it. What it had queued Next still
+// hands out, but its QoS 1/2 messages are acknowledged now: the server must
+// not keep them in flight for an application that unsubscribed and may
+// never take them.
 func (r *router) remove(s *Subscription) {
 	r.mu.Lock()
 	r.subs = slices.DeleteFunc(r.subs, func(x *Subscription) bool { return x == s })
 	r.mu.Unlock()
 	s.mu.Lock()
 	s.closed = true
-	rest := s.queue[s.head:]
-	s.queue, s.head = nil, 0
-	s.mu.Unlock()
-	for _, d := range rest {
-		if d.in != nil {
-			r.delivered(d.in)
+	var due []*inbound
+	for i := s.head; i < len(s.queue); i++ {
+		if in := s.queue[i].in; in != nil {
+			due = append(due, in)
+			s.queue[i].in, s.queue[i].acked = nil, true
 		}
+	}
+	s.mu.Unlock()
+	for _, in := range due {
+		r.delivered(in)
 	}
 	select {
 	case s.notify <- struct{}{}:
