@@ -1018,3 +1018,45 @@ func TestCloseWhileBufferFull(t *testing.T) {
 		}
 	})
 }
+
+// Disconnect waits for the messages in flight before it sends DISCONNECT
+// (MQTT-3.14.4-1: nothing after it); when its ctx ends first it disconnects
+// anyway and says what it left.
+func TestDisconnectDrains(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		ctx := context.Background()
+		published := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}) })
+		id := p.expect(wire.PUBLISH).(*wire.Publish).PacketID
+		disconnected := async(func() error { return c.Disconnect(ctx) })
+		synctest.Wait()
+		select {
+		case err := <-disconnected:
+			t.Fatalf("Disconnect returned %v with a message in flight", err)
+		default:
+		}
+		p.send(&wire.Puback{PacketID: id})
+		p.expect(wire.DISCONNECT)
+		if err := <-published; err != nil {
+			t.Errorf("publish: %v", err)
+		}
+		if err := <-disconnected; err != nil {
+			t.Errorf("disconnect: %v", err)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		published := async(func() error { return c.Publish(context.Background(), mqtt.Message{Topic: "t", QoS: mqtt.QoS1}) })
+		p.expect(wire.PUBLISH) // never acknowledged
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		disconnected := async(func() error { return c.Disconnect(ctx) })
+		p.expect(wire.DISCONNECT)
+		if err := <-disconnected; !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "in flight") {
+			t.Errorf("disconnect: %v, want an error naming the messages in flight and the deadline", err)
+		}
+		if err := <-published; !errors.Is(err, mqtt.ErrOutcomeUnknown) {
+			t.Errorf("publish: %v, want ErrOutcomeUnknown", err)
+		}
+	})
+}
