@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -452,5 +453,46 @@ func TestConcurrentNextAcknowledgesInOrder(t *testing.T) {
 		if sent[i] != acked[i] {
 			t.Fatalf("PUBACK %d is for %d, but message %d was %d", i, acked[i], i, sent[i])
 		}
+	}
+}
+
+// A lone publisher that falls quiet still keeps its connection alive: the
+// keep-alive ping starts the reading goroutine for PINGRESP. When the
+// server stops answering, the connection is found dead as for any client
+// (MQTT-3.1.2-20), and with NoReconnect the client ends.
+func TestPublisherKeepAlive(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{ClientID: "quiet", KeepAlive: time.Second, NoReconnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitPacket(ctx, func(r mqtttest.Record) bool {
+		return r.Dir == mqtttest.ToClient && r.Packet.Type() == wire.PINGRESP
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
+		t.Fatalf("publish after a ping: %v", err)
+	}
+	conn, err := srv.Conn(ctx, "quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Pause() // silent from now on
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("the client did not notice a silent server")
+	}
+	if err := c.Err(); !errors.Is(err, mqtt.ErrClosed) || !strings.Contains(err.Error(), "PINGRESP") {
+		t.Fatalf("Err: %v, want the missing PINGRESP", err)
 	}
 }
