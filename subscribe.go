@@ -267,6 +267,10 @@ func (s *Subscription) Dropped() int {
 // must not wait for an application that may never take them.
 func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	filters := s.Filters()
+	if len(filters) == 0 {
+		s.c.router.remove(s) // unsubscribed before: nothing to send
+		return nil
+	}
 	topics := make([]string, len(filters))
 	for i, f := range filters {
 		topics[i] = f.Topic

@@ -64,6 +64,10 @@ func TestSubscriptionFiltersAndUnsubscribe(t *testing.T) {
 		if _, err := s.Next(ctx); !errors.Is(err, mqtt.ErrClosed) {
 			t.Fatalf("Next once drained: %v, want ErrClosed", err)
 		}
+		// Again: nothing left to unsubscribe, nothing sent.
+		if err := s.Unsubscribe(ctx); err != nil {
+			t.Errorf("second Unsubscribe: %v", err)
+		}
 	})
 }
 
