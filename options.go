@@ -48,7 +48,8 @@ type Message struct {
 	QoS     QoS
 	Retain  bool
 
-	// MQTT 5.0 properties; ignored by 3.x.
+	// MQTT 5.0 properties. Publish refuses a message that has any on a
+	// 3.x connection, before sending it, rather than drop them silently.
 	PayloadFormat   byte          // 1: the payload is UTF-8 text
 	MessageExpiry   time.Duration // 0: never expires; whole seconds
 	ContentType     string
