@@ -1060,3 +1060,23 @@ func TestDisconnectDrains(t *testing.T) {
 		}
 	})
 }
+
+// Message properties on a 3.1.1 connection are refused before anything is
+// sent, rather than dropped without a word.
+func TestPublishPropertiesNeedV5(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := dialPeer(t, wire.V311, &wire.Connack{}, nil)
+		ctx := context.Background()
+		for _, m := range []mqtt.Message{
+			{Topic: "t", ContentType: "text/plain"},
+			{Topic: "t", QoS: mqtt.QoS1, MessageExpiry: time.Minute},
+			{Topic: "t", QoS: mqtt.QoS2, UserProperties: []mqtt.UserProperty{{Key: "k", Value: "v"}}},
+		} {
+			if err := c.Publish(ctx, m); err == nil || !strings.Contains(err.Error(), "need MQTT 5.0") {
+				t.Errorf("publish %+v over 3.1.1: %v, want a refusal naming MQTT 5.0", m, err)
+			}
+		}
+		// Nothing was sent: a PUBLISH would block on the silent peer and
+		// the loop above would never have ended.
+	})
+}
