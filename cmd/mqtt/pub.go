@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/culex-mqtt/mqtt"
 )
@@ -37,6 +38,12 @@ message:
   -r, --retain             ask the broker to retain the message
   -n, --count N            publish the message N times (default 1)
   -D, --user-property K=V  an MQTT 5.0 user property; may be repeated
+  -e, --message-expiry D   MQTT 5.0: the message expires after D (10s, 1h,
+                           or seconds) if the broker cannot deliver it sooner
+      --content-type TYPE  MQTT 5.0: the payload's content type (a MIME type)
+      --payload-utf8       MQTT 5.0: say that the payload is UTF-8 text
+      --response-topic T   MQTT 5.0: where a responder should answer
+      --correlation-data D MQTT 5.0: data the responder sends back
 
 ` + connUsage + "\n" + willUsage,
 	flags: pubFlags,
@@ -58,6 +65,11 @@ func pubFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error
 		qos            int
 		count          int
 		props          stringList
+		expiry         duration
+		contentType    string
+		utf8Payload    bool
+		responseTopic  string
+		correlation    string
 	)
 	for _, n := range []string{"t", "topic"} {
 		fs.StringVar(&topic, n, "", "")
@@ -83,6 +95,13 @@ func pubFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error
 	for _, n := range []string{"D", "user-property"} {
 		fs.Var(&props, n, "")
 	}
+	for _, n := range []string{"e", "message-expiry"} {
+		fs.Var(&expiry, n, "")
+	}
+	fs.StringVar(&contentType, "content-type", "", "")
+	fs.BoolVar(&utf8Payload, "payload-utf8", false, "")
+	fs.StringVar(&responseTopic, "response-topic", "", "")
+	fs.StringVar(&correlation, "correlation-data", "", "")
 
 	return fs, func(ctx context.Context, e *env, fs *flag.FlagSet) error {
 		// Check the whole command line before reading stdin or
@@ -112,6 +131,17 @@ func pubFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error
 				return usagef("-D %q: write a user property as key=value", p)
 			}
 			m.UserProperties = append(m.UserProperties, mqtt.UserProperty{Key: k, Value: v})
+		}
+		if expiry < 0 || expiry > 0 && time.Duration(expiry) < time.Second {
+			return usagef("-e %v: a message expiry is whole seconds, at least 1s", time.Duration(expiry))
+		}
+		m.MessageExpiry = time.Duration(expiry)
+		m.ContentType, m.ResponseTopic = contentType, responseTopic
+		if correlation != "" {
+			m.CorrelationData = []byte(correlation)
+		}
+		if utf8Payload {
+			m.PayloadFormat = 1
 		}
 		rawURL, opts, err := conn.prepare(conn.clientID)
 		if err != nil {

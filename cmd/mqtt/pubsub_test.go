@@ -157,6 +157,34 @@ func TestPubMultiline(t *testing.T) {
 	}
 }
 
+// TestPubProperties checks the MQTT 5.0 message property flags.
+func TestPubProperties(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-i", "pub1", "-t", "req", "-m", "{}", "-q", "1",
+		"-e", "90s", "--content-type", "application/json", "--payload-utf8",
+		"--response-topic", "resp/1", "--correlation-data", "c-42")
+	if r.code != 0 {
+		t.Fatalf("exit status %d: %s", r.code, r.stderr)
+	}
+	waitDisconnect(ctx, t, srv, "pub1")
+	ps := records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)
+	if len(ps) != 1 {
+		t.Fatalf("the broker got %d PUBLISH packets, want 1", len(ps))
+	}
+	got := ps[0].(*wire.Publish).Properties
+	ninety := uint32(90)
+	want := &wire.Properties{MessageExpiry: &ninety, ContentType: "application/json", PayloadFormat: 1,
+		ResponseTopic: "resp/1", CorrelationData: []byte("c-42")}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("properties (-want +got):\n%s", diff)
+	}
+	if r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-t", "req", "-m", "x", "-e", "500ms"); r.code != 2 {
+		t.Errorf("-e 500ms: exit status %d, want 2 (usage): %s", r.code, r.stderr)
+	}
+}
+
 // TestPubEmptyMessage checks that -m "" sends an empty payload, with which
 // -r clears a retained message.
 func TestPubEmptyMessage(t *testing.T) {
