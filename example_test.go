@@ -113,3 +113,44 @@ func ExampleDialOptions_reconnect() {
 	// connected again, session present: true
 	// published
 }
+
+func ExampleClient_Request() {
+	broker := mqtttest.NewServer()
+	defer broker.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	// A service that answers on the response topic of each request, with
+	// its correlation data.
+	service, err := mqtt.Dial(ctx, broker.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer service.Close()
+	requests, err := service.Subscribe(ctx, mqtt.Filter{Topic: "prices/lookup", QoS: mqtt.QoS1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() {
+		for {
+			req, err := requests.Next(ctx)
+			if err != nil {
+				return
+			}
+			service.Publish(ctx, mqtt.Message{Topic: req.ResponseTopic, CorrelationData: req.CorrelationData,
+				Payload: []byte(string(req.Payload) + ": 4.20"), QoS: mqtt.QoS1})
+		}
+	}()
+
+	c, err := mqtt.Dial(ctx, broker.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.Request(ctx, mqtt.Message{Topic: "prices/lookup", Payload: []byte("coffee"), QoS: mqtt.QoS1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s\n", resp.Payload)
+	// Output: coffee: 4.20
+}
