@@ -255,6 +255,9 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 		return nil, fmt.Errorf("mqtt: connecting to %s: %w", t.raw, err)
 	}
 	conn = withQuickAck(conn)
+	if t.scheme == "tcp" {
+		return conn, nil // plain TCP: no handshake before MQTT's
+	}
 	// The handshakes below are not context-aware; closing the connection
 	// when ctx ends unblocks them.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
