@@ -101,12 +101,20 @@ func (q *quickAckConn) afterBatch(awaiting bool) {
 		}
 	default:
 		q.idle++
-		if q.quick && q.idle >= 2 {
+		if q.quick && q.idle >= 2 || q.idle%idleReclear == 0 {
+			// Also now and then while only receiving: the kernel leaves
+			// delayed-ACK mode by itself when its delayed-ACK timer
+			// fires, which happens on a connection that never sends,
+			// and would then acknowledge every segment of the stream.
 			q.quick = false
 			q.raw.Control(clearQuickAck)
 		}
 	}
 }
+
+// idleReclear is how many batches in a row with nothing awaited pass
+// between two reassertions of delayed-ACK mode.
+const idleReclear = 64
 
 func setQuickAck(fd uintptr) {
 	syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)

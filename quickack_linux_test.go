@@ -140,3 +140,42 @@ func TestCorkedWriterAcknowledges(t *testing.T) {
 		t.Fatalf("the server read % x, %v; want the PINGREQ sent while corked", got, err)
 	}
 }
+
+// On a connection that only receives, the kernel leaves delayed-ACK mode by
+// itself when its delayed-ACK timer fires; the reader puts it back now and
+// then, or every segment of the stream would be acknowledged alone.
+func TestQuickAckReassertsDelayedMode(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	q := withQuickAck(client).(*quickAckConn)
+	var writes atomic.Uint64
+	q.watch(&writes)
+	q.raw.Control(setQuickAck) // as the kernel's own timer would leave it
+	buf := make([]byte, 16)
+	for i := range idleReclear {
+		if _, err := server.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		q.raw.Control(setQuickAck)
+		q.afterBatch(false)
+		if got, want := quickAckMode(t, q), i+1 < idleReclear; got != want {
+			t.Fatalf("after %d batches that awaited nothing: quick-ack mode %v, want %v", i+1, got, want)
+		}
+	}
+}
