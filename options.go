@@ -186,9 +186,10 @@ type DialOptions struct {
 	// connection or the previous attempt.
 	OnReconnecting func(attempt int, delay time.Duration, lastErr error)
 	// OnPacketSent and OnPacketReceived see every packet (MQTT.js
-	// packetsend and packetreceive). They run on the client's goroutines,
-	// or on that of a Publish reading its answer, and must return quickly;
-	// they must not keep the packet.
+	// packetsend and packetreceive). A packet is reported sent before its
+	// bytes can reach the server, so never after its answer. They run on
+	// the client's goroutines, or on that of a Publish reading its answer,
+	// and must return quickly; they must not keep the packet.
 	//
 	// The callbacks above run on the client's own goroutine; they must not
 	// wait for the client (a Publish from OnConnect would wait for itself

@@ -94,7 +94,12 @@ func (w *writer) waitSpace(ctx context.Context) error {
 // send encodes p into the buffer and has it written now. It never waits for
 // space. Once it returns nil the packet will be written unless the
 // connection fails: it can no longer be taken back.
+//
+// The trace hooks see p first, before its bytes can reach the server, so
+// that they never see an answer before the packet it answers (a packet the
+// closing connection then refuses is reported too).
 func (w *writer) send(p wire.Packet) error {
+	w.cn.c.trace(true, p)
 	w.mu.Lock()
 	if err := w.appendLocked(p); err != nil {
 		w.mu.Unlock()
@@ -105,7 +110,6 @@ func (w *writer) send(p wire.Packet) error {
 	} else {
 		w.flushLocked()
 	}
-	w.cn.c.trace(true, p)
 	return nil
 }
 
@@ -131,6 +135,7 @@ func (w *writer) cork() {
 // leave in batches, where writing each at once would cost a system call
 // per packet.
 func (w *writer) post(p wire.Packet) error {
+	w.cn.c.trace(true, p) // first, as in send
 	w.mu.Lock()
 	if err := w.appendLocked(p); err != nil {
 		w.mu.Unlock()
@@ -144,7 +149,6 @@ func (w *writer) post(p wire.Packet) error {
 	if !busy {
 		w.wake()
 	}
-	w.cn.c.trace(true, p)
 	return nil
 }
 
