@@ -105,11 +105,7 @@ func (w *writer) send(p wire.Packet) error {
 		w.mu.Unlock()
 		return err
 	}
-	if w.corked.Load() {
-		w.mu.Unlock() // the loop writes it, with the others
-	} else {
-		w.flushLocked()
-	}
+	w.flushUncorkedLocked()
 	return nil
 }
 
@@ -169,6 +165,13 @@ func (w *writer) queue(p wire.Packet) error {
 // together with what the callers woken meanwhile send.
 func (w *writer) flush() {
 	w.mu.Lock()
+	w.flushUncorkedLocked()
+}
+
+// flushUncorkedLocked is flushLocked, unless the writer is corked: then the
+// loop writes the buffer, with what the callers woken meanwhile send. It is
+// called with w.mu held and releases it.
+func (w *writer) flushUncorkedLocked() {
 	if w.corked.Load() {
 		w.mu.Unlock()
 		return
@@ -259,11 +262,16 @@ func (w *writer) takeLocked() []byte {
 	w.buf = w.spare[:0] // nil the first time
 	w.spare = nil
 	w.flushing = true
+	w.releaseSpaceLocked()
+	return out
+}
+
+// releaseSpaceLocked wakes the senders waiting for room (waitSpace).
+func (w *writer) releaseSpaceLocked() {
 	if w.space != nil {
 		close(w.space)
 		w.space = nil
 	}
-	return out
 }
 
 // startLocked starts the loop, unless it runs or the writer is closed. The
@@ -332,10 +340,7 @@ func (w *writer) close() {
 // room (waitSpace): there will be none.
 func (w *writer) closeLocked() {
 	w.closed = true
-	if w.space != nil {
-		close(w.space)
-		w.space = nil
-	}
+	w.releaseSpaceLocked()
 }
 
 // loop writes what senders leave to it until the writer is closed.
