@@ -549,7 +549,7 @@ func (c *Client) keepReading() {
 	if !c.watched.Load() {
 		c.watched.Store(true)
 		if cn := c.cn.Load(); cn != nil {
-			cn.keepReading()
+			cn.startReader()
 		}
 	}
 }

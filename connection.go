@@ -249,13 +249,13 @@ func (cn *connection) interruptRead() {
 // readBatch reads and handles packets until it has handled all that have
 // arrived, then commits them (their Store changes in one go, then the waiting
 // callers and the packets they call for, in one write) before the next read
-// blocks. It reports false when the connection has ended or, when
-// interruptible, a read was interrupted (readFor).
-func (cn *connection) readBatch(interruptible bool) bool {
+// blocks. It reports false when the connection has ended or, with
+// mayInterrupt, a read was interrupted (readFor).
+func (cn *connection) readBatch(mayInterrupt bool) bool {
 	for {
 		h, body, err := cn.reader.Next()
 		if err != nil {
-			if interruptible && errors.Is(err, os.ErrDeadlineExceeded) {
+			if mayInterrupt && errors.Is(err, os.ErrDeadlineExceeded) {
 				// Reads block only with the batch committed: nothing
 				// is left undone.
 				return false
