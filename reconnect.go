@@ -20,20 +20,29 @@ import (
 // never pays for one.
 func (c *Client) watch(cn *connection) {
 	cn.onFail = func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.closed {
-			return // Close waits for cn itself
-		}
-		c.wg.Add(1)
-		go c.supervise(cn)
+		c.spawn(func() { c.supervise(cn) }) // once closed, Close waits for cn itself
 	}
+}
+
+// spawn runs f on a goroutine of the client's, which Close waits for, and
+// reports whether it did: once Close has begun it starts nothing more.
+func (c *Client) spawn(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // supervise replaces a failed connection, and the next ones as they fail,
 // until the client ends.
 func (c *Client) supervise(cn *connection) {
-	defer c.wg.Done()
 	for {
 		cn.wg.Wait() // nothing of it runs while the next one takes over
 		if c.ending.Load() {

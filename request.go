@@ -77,17 +77,7 @@ func (c *Client) requester(ctx context.Context) (*requester, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: request: subscribing to the response topic: %w", err)
 	}
-	c.mu.Lock()
-	if c.closed {
-		// Close began meanwhile and waits for no goroutine started now.
-		c.mu.Unlock()
-		return nil, fmt.Errorf("mqtt: request: %w", c.Err())
-	}
-	c.req = r
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
+	started := c.spawn(func() {
 		for {
 			m, err := sub.Next(context.Background())
 			if err != nil {
@@ -103,6 +93,11 @@ func (c *Client) requester(ctx context.Context) (*requester, error) {
 				}
 			}
 		}
-	}()
+	})
+	if !started {
+		<-c.done // Close has begun: the error is set at once
+		return nil, fmt.Errorf("mqtt: request: %w", c.err)
+	}
+	c.req = r
 	return r, nil
 }
