@@ -27,11 +27,10 @@ func quickAckMode(t *testing.T, c *quickAckConn) bool {
 	return v != 0
 }
 
-// Quick-ack mode is armed after a batch only while an answer is awaited and
-// nothing we wrote since the read carried the acknowledgement; it is turned
-// off after two batches with nothing awaited, so that a stream we only
-// receive keeps delayed acknowledgements.
-func TestQuickAckOnlyWhileAwaiting(t *testing.T) {
+// quickAckPair returns a client TCP connection wrapped by withQuickAck and
+// the server's end, both closed at the end of the test.
+func quickAckPair(t *testing.T) (*quickAckConn, net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -41,16 +40,25 @@ func TestQuickAckOnlyWhileAwaiting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
+	t.Cleanup(func() { client.Close() })
 	server, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer server.Close()
+	t.Cleanup(func() { server.Close() })
 	q, ok := withQuickAck(client).(*quickAckConn)
 	if !ok {
 		t.Fatal("withQuickAck did not wrap a TCP connection")
 	}
+	return q, server
+}
+
+// Quick-ack mode is armed after a batch only while an answer is awaited and
+// nothing we wrote since the read carried the acknowledgement; it is turned
+// off after two batches with nothing awaited, so that a stream we only
+// receive keeps delayed acknowledgements.
+func TestQuickAckOnlyWhileAwaiting(t *testing.T) {
+	q, server := quickAckPair(t)
 	var writes atomic.Uint64
 	q.watch(&writes)
 	buf := make([]byte, 16)
@@ -85,21 +93,7 @@ func TestQuickAckOnlyWhileAwaiting(t *testing.T) {
 // algorithm on would otherwise hold them until our delayed ACK. What the
 // callers do send while corked, the loop writes.
 func TestCorkedWriterAcknowledges(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	q := withQuickAck(client).(*quickAckConn)
+	q, server := quickAckPair(t)
 	c := &Client{sess: newSession(persist.NewMemory())}
 	cn := &connection{c: c, conn: q, version: wire.V311}
 	q.watch(&cn.writes)
@@ -145,22 +139,7 @@ func TestCorkedWriterAcknowledges(t *testing.T) {
 // itself when its delayed-ACK timer fires; the reader puts it back now and
 // then, or every segment of the stream would be acknowledged alone.
 func TestQuickAckReassertsDelayedMode(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	q := withQuickAck(client).(*quickAckConn)
+	q, server := quickAckPair(t)
 	var writes atomic.Uint64
 	q.watch(&writes)
 	q.raw.Control(setQuickAck) // as the kernel's own timer would leave it
