@@ -69,10 +69,7 @@ func TestLoggerKeepsSecrets(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{Username: user, Password: []byte(password), Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialT(t, srv.URL, &mqtt.DialOptions{Username: user, Password: []byte(password), Logger: logger})
 	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1, Payload: []byte(payload)}); err != nil {
 		t.Fatal(err)
 	}

@@ -23,20 +23,12 @@ func TestLargeMessages(t *testing.T) {
 			srv, o := start()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			sub, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{TLSConfig: o.TLSConfig})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sub.Close()
+			sub := dialT(t, srv.URL, &mqtt.DialOptions{TLSConfig: o.TLSConfig})
 			s, err := sub.Subscribe(ctx, mqtt.Filter{Topic: "big/#", QoS: mqtt.QoS1})
 			if err != nil {
 				t.Fatal(err)
 			}
-			pub, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{TLSConfig: o.TLSConfig})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pub.Close()
+			pub := dialT(t, srv.URL, &mqtt.DialOptions{TLSConfig: o.TLSConfig})
 
 			payload := func(g, i, size int) []byte {
 				return bytes.Repeat([]byte(fmt.Sprintf("%d.%d;", g, i)), size/5)

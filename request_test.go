@@ -20,11 +20,7 @@ import (
 // ends.
 func responder(ctx context.Context, t *testing.T, url, topic string) {
 	t.Helper()
-	c, err := mqtt.Dial(ctx, url, &mqtt.DialOptions{ClientID: "responder"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := dialT(t, url, &mqtt.DialOptions{ClientID: "responder"})
 	s, err := c.Subscribe(ctx, mqtt.Filter{Topic: topic, QoS: mqtt.QoS1})
 	if err != nil {
 		t.Fatal(err)
@@ -55,11 +51,7 @@ func TestRequest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	responder(ctx, t, srv.URL, "svc/upper")
-	c, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{ClientID: "requester"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "requester"})
 
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -93,11 +85,7 @@ func TestRequestUnanswered(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{ClientID: "requester"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "requester"})
 
 	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancelShort()
@@ -117,7 +105,7 @@ func TestRequestUnanswered(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Request(ctx, mqtt.Message{Topic: "svc/nobody", CorrelationData: []byte("same")})
+	_, err := c.Request(ctx, mqtt.Message{Topic: "svc/nobody", CorrelationData: []byte("same")})
 	if err == nil || !strings.Contains(err.Error(), "same correlation data") {
 		t.Fatalf("second request with the same correlation data: %v, want it refused", err)
 	}
@@ -135,11 +123,7 @@ func TestRequestNeedsV5(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{Version: mqtt.V311})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialT(t, srv.URL, &mqtt.DialOptions{Version: mqtt.V311})
 	if _, err := c.Request(ctx, mqtt.Message{Topic: "svc"}); err == nil || !strings.Contains(err.Error(), "5.0") {
 		t.Fatalf("request over 3.1.1: %v, want an error saying it needs 5.0", err)
 	}
@@ -154,10 +138,7 @@ func TestRequestRacingClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for range 20 {
-		c, err := mqtt.Dial(ctx, srv.URL, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := dialT(t, srv.URL, nil)
 		done := async(func() error {
 			_, err := c.Request(ctx, mqtt.Message{Topic: "svc/nobody"})
 			return err

@@ -56,10 +56,7 @@ func TestPublisherReadsItsAnswers(t *testing.T) {
 			o.ClientID = "reader"
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, err := mqtt.Dial(ctx, srv.URL, o)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := dialT(t, srv.URL, o)
 			var want []string
 			for i := range 20 {
 				q := mqtt.QoS(1 + i%2)
@@ -106,10 +103,7 @@ func TestPublisherGivesUpWhileReading(t *testing.T) {
 			}, mqtttest.Drop)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, err := mqtt.Dial(ctx, srv.URL, o)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := dialT(t, srv.URL, o)
 			short, cancelShort := context.WithCancel(ctx)
 			published := async(func() error {
 				return c.Publish(short, mqtt.Message{Topic: "t", QoS: mqtt.QoS1})
@@ -153,11 +147,7 @@ func TestDoneWatchesTheConnection(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{ClientID: "idle", NoReconnect: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "idle", NoReconnect: true})
 	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
 		t.Fatal(err)
 	}
@@ -187,10 +177,7 @@ func TestConcurrentPublishersShareTheReading(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{ClientID: "many"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "many"})
 	const publishers, each = 8, 50
 	var wg sync.WaitGroup
 	errs := make(chan error, publishers)
@@ -241,15 +228,11 @@ func TestPublisherReadsThroughReconnect(t *testing.T) {
 	}, mqtttest.CloseConn)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{
+	c := dialT(t, srv.URL, &mqtt.DialOptions{
 		ClientID:       "resend",
 		KeepSession:    true,
 		ReconnectDelay: 10 * time.Millisecond,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1, Payload: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -340,13 +323,9 @@ func TestPublisherGivesUpInsideTLSRecord(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := mqtt.Dial(ctx, "mqtts://"+ln.Addr().String(), &mqtt.DialOptions{
+	c := dialT(t, "mqtts://"+ln.Addr().String(), &mqtt.DialOptions{
 		TLSConfig: certs.ClientTLSConfig(false), NoReconnect: true,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	srv, ok := <-accepted
 	if !ok {
 		t.FailNow()
@@ -388,11 +367,7 @@ func TestConcurrentNextAcknowledgesInOrder(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{ClientID: "readers"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "readers"})
 	s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "in", QoS: mqtt.QoS1})
 	if err != nil {
 		t.Fatal(err)
@@ -466,11 +441,7 @@ func TestPublisherKeepAlive(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := mqtt.Dial(ctx, srv.URL, &mqtt.DialOptions{ClientID: "quiet", KeepAlive: time.Second, NoReconnect: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "quiet", KeepAlive: time.Second, NoReconnect: true})
 	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
 		t.Fatal(err)
 	}
