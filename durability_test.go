@@ -188,28 +188,27 @@ func dialRetry(t *testing.T, ctx context.Context, url string, o *mqtt.DialOption
 // QoS 1 message arrived at least once and every QoS 2 message exactly once.
 func TestChaos(t *testing.T) {
 	t.Parallel()
-	t.Run("mqtttest", func(t *testing.T) {
-		t.Parallel()
-		n := 10000
-		if testing.Short() {
-			n = 1000
-		}
-		srv := mqtttest.NewServer(mqtttest.RecordLimit(0))
-		t.Cleanup(srv.Close)
-		runChaos(t, srv.URL, n, 16)
-	})
-	t.Run("lone-publisher", func(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		n, short   int // messages of each QoS, without and with -short
+		publishers int
+	}{
+		{"mqtttest", 10000, 1000, 16},
 		// One publisher without callbacks reads its answers itself
 		// (connection.readFor), through every cut.
-		t.Parallel()
-		n := 1000
-		if testing.Short() {
-			n = 200
-		}
-		srv := mqtttest.NewServer(mqtttest.RecordLimit(0))
-		t.Cleanup(srv.Close)
-		runChaos(t, srv.URL, n, 1)
-	})
+		{"lone-publisher", 1000, 200, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n := tc.n
+			if testing.Short() {
+				n = tc.short
+			}
+			srv := mqtttest.NewServer(mqtttest.RecordLimit(0))
+			t.Cleanup(srv.Close)
+			runChaos(t, srv.URL, n, tc.publishers)
+		})
+	}
 	t.Run("mosquitto", func(t *testing.T) {
 		t.Parallel()
 		// As many messages as against mqtttest: with -race, beside the
