@@ -67,8 +67,7 @@ func TestLoggerKeepsSecrets(t *testing.T) {
 	t.Cleanup(srv.Close)
 	var buf syncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	c := dialT(t, srv.URL, &mqtt.DialOptions{Username: user, Password: []byte(password), Logger: logger})
 	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1, Payload: []byte(payload)}); err != nil {
 		t.Fatal(err)

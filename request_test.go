@@ -48,8 +48,7 @@ func TestRequest(t *testing.T) {
 	t.Parallel()
 	srv := mqtttest.NewServer()
 	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	responder(ctx, t, srv.URL, "svc/upper")
 	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "requester"})
 
@@ -83,8 +82,7 @@ func TestRequestUnanswered(t *testing.T) {
 	t.Parallel()
 	srv := mqtttest.NewServer()
 	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "requester"})
 
 	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
@@ -121,8 +119,7 @@ func TestRequestNeedsV5(t *testing.T) {
 	t.Parallel()
 	srv := mqtttest.NewServer()
 	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	c := dialT(t, srv.URL, &mqtt.DialOptions{Version: mqtt.V311})
 	if _, err := c.Request(ctx, mqtt.Message{Topic: "svc"}); err == nil || !strings.Contains(err.Error(), "5.0") {
 		t.Fatalf("request over 3.1.1: %v, want an error saying it needs 5.0", err)
@@ -135,8 +132,7 @@ func TestRequestRacingClose(t *testing.T) {
 	t.Parallel()
 	srv := mqtttest.NewServer()
 	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	for range 20 {
 		c := dialT(t, srv.URL, nil)
 		done := async(func() error {

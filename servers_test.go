@@ -1,12 +1,10 @@
 package mqtt_test
 
 import (
-	"context"
 	"errors"
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/culex-mqtt/mqtt"
 	"github.com/culex-mqtt/mqtt/mqtttest"
@@ -33,8 +31,7 @@ func TestDialServers(t *testing.T) {
 	t.Cleanup(refusing.Close)
 	good := mqtttest.NewServer()
 	t.Cleanup(good.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 
 	down := closedURL(t)
 	c, err := mqtt.Dial(ctx, down, &mqtt.DialOptions{ClientID: "failover", Servers: []string{refusing.URL, good.URL}})

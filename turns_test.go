@@ -54,8 +54,7 @@ func TestPublisherReadsItsAnswers(t *testing.T) {
 			t.Parallel()
 			srv, o := start()
 			o.ClientID = "reader"
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
+			ctx := testCtx(t)
 			c := dialT(t, srv.URL, o)
 			var want []string
 			for i := range 20 {
@@ -101,8 +100,7 @@ func TestPublisherGivesUpWhileReading(t *testing.T) {
 			drop := srv.Inject(func(r mqtttest.Record) bool {
 				return r.Dir == mqtttest.ToClient && r.Packet.Type() == wire.PUBACK
 			}, mqtttest.Drop)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
+			ctx := testCtx(t)
 			c := dialT(t, srv.URL, o)
 			short, cancelShort := context.WithCancel(ctx)
 			published := async(func() error {
@@ -145,8 +143,7 @@ func TestDoneWatchesTheConnection(t *testing.T) {
 	t.Parallel()
 	srv := mqtttest.NewServer()
 	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "idle", NoReconnect: true})
 	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
 		t.Fatal(err)
@@ -226,8 +223,7 @@ func TestPublisherReadsThroughReconnect(t *testing.T) {
 		}
 		return false
 	}, mqtttest.CloseConn)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	c := dialT(t, srv.URL, &mqtt.DialOptions{
 		ClientID:       "resend",
 		KeepSession:    true,
@@ -321,8 +317,7 @@ func TestPublisherGivesUpInsideTLSRecord(t *testing.T) {
 		conn.Write(b)
 		accepted <- server{split, conn, r}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	c := dialT(t, "mqtts://"+ln.Addr().String(), &mqtt.DialOptions{
 		TLSConfig: certs.ClientTLSConfig(false), NoReconnect: true,
 	})
