@@ -122,12 +122,7 @@ func TestPubStdin(t *testing.T) {
 	srv := newServer(t)
 	input := "line 1\nline 2\n\x00\xff binary\n"
 	ctx := testContext(t)
-	r := runMQTT(ctx, input, "pub", "-U", srv.URL, "-i", "pub1", "-t", "in", "-s", "-q", "1")
-	if r.code != 0 {
-		t.Fatalf("exit status %d: %s", r.code, r.stderr)
-	}
-	waitDisconnect(ctx, t, srv, "pub1")
-	ps := records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)
+	ps := publishRecorded(ctx, t, srv, input, "-t", "in", "-s", "-q", "1")
 	if len(ps) != 1 {
 		t.Fatalf("the broker got %d PUBLISH packets, want 1", len(ps))
 	}
@@ -143,13 +138,9 @@ func TestPubMultiline(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	ctx := testContext(t)
-	r := runMQTT(ctx, "one\ntwo \r\n\n\x00three", "pub", "-U", srv.URL, "-i", "pub1", "-t", "lines", "-M", "-q", "2")
-	if r.code != 0 {
-		t.Fatalf("exit status %d: %s", r.code, r.stderr)
-	}
-	waitDisconnect(ctx, t, srv, "pub1")
+	ps := publishRecorded(ctx, t, srv, "one\ntwo \r\n\n\x00three", "-t", "lines", "-M", "-q", "2")
 	var got []string
-	for _, p := range records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH) {
+	for _, p := range ps {
 		got = append(got, string(p.(*wire.Publish).Payload))
 	}
 	if diff := cmp.Diff([]string{"one", "two ", "\x00three"}, got); diff != "" {
@@ -162,14 +153,9 @@ func TestPubProperties(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	ctx := testContext(t)
-	r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-i", "pub1", "-t", "req", "-m", "{}", "-q", "1",
+	ps := publishRecorded(ctx, t, srv, "", "-t", "req", "-m", "{}", "-q", "1",
 		"-e", "90s", "--content-type", "application/json", "--payload-utf8",
 		"--response-topic", "resp/1", "--correlation-data", "c-42")
-	if r.code != 0 {
-		t.Fatalf("exit status %d: %s", r.code, r.stderr)
-	}
-	waitDisconnect(ctx, t, srv, "pub1")
-	ps := records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)
 	if len(ps) != 1 {
 		t.Fatalf("the broker got %d PUBLISH packets, want 1", len(ps))
 	}
@@ -191,12 +177,7 @@ func TestPubEmptyMessage(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	ctx := testContext(t)
-	r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-i", "pub1", "-t", "e", "-m", "", "-r")
-	if r.code != 0 {
-		t.Fatalf("exit status %d: %s", r.code, r.stderr)
-	}
-	waitDisconnect(ctx, t, srv, "pub1")
-	ps := records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)
+	ps := publishRecorded(ctx, t, srv, "", "-t", "e", "-m", "", "-r")
 	if len(ps) != 1 || len(ps[0].(*wire.Publish).Payload) != 0 || !ps[0].(*wire.Publish).Retain {
 		t.Errorf("the broker got %v, want one empty retained PUBLISH", ps)
 	}
@@ -207,12 +188,7 @@ func TestPubUserProperties(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	ctx := testContext(t)
-	r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-i", "pub1", "-t", "p", "-m", "x", "-D", "unit=C", "-D", "src=a=b")
-	if r.code != 0 {
-		t.Fatalf("exit status %d: %s", r.code, r.stderr)
-	}
-	waitDisconnect(ctx, t, srv, "pub1")
-	ps := records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)
+	ps := publishRecorded(ctx, t, srv, "", "-t", "p", "-m", "x", "-D", "unit=C", "-D", "src=a=b")
 	if len(ps) != 1 || ps[0].(*wire.Publish).Properties == nil {
 		t.Fatalf("the broker got %v, want one PUBLISH with properties", ps)
 	}
@@ -220,7 +196,7 @@ func TestPubUserProperties(t *testing.T) {
 	if diff := cmp.Diff(want, ps[0].(*wire.Publish).Properties.UserProperties); diff != "" {
 		t.Errorf("user properties (-want +got):\n%s", diff)
 	}
-	r = runMQTT(ctx, "", "pub", "-U", srv.URL, "-V", "4", "-t", "p", "-m", "x", "-D", "unit=C")
+	r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-V", "4", "-t", "p", "-m", "x", "-D", "unit=C")
 	if r.code != 1 || !strings.Contains(r.stderr, "MQTT 5.0") {
 		t.Errorf("-D with 3.1.1: exit status %d, stderr %q; want 1 and a word about MQTT 5.0", r.code, r.stderr)
 	}
@@ -372,4 +348,17 @@ func TestPubConnectionLost(t *testing.T) {
 	if r.code != 1 || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("exit status %d, stderr %q; want 1 and one line", r.code, r.stderr)
 	}
+}
+
+// publishRecorded runs mqtt pub as client pub1 against srv with stdin and
+// args, checks that it succeeds and disconnects, and returns the PUBLISH
+// packets the broker received from it.
+func publishRecorded(ctx context.Context, t *testing.T, srv *mqtttest.Server, stdin string, args ...string) []wire.Packet {
+	t.Helper()
+	r := runMQTT(ctx, stdin, append([]string{"pub", "-U", srv.URL, "-i", "pub1"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("exit status %d: %s", r.code, r.stderr)
+	}
+	waitDisconnect(ctx, t, srv, "pub1")
+	return records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)
 }
