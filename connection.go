@@ -173,7 +173,9 @@ func (cn *connection) startReader() {
 // deadline and then go on, losing nothing.
 func interruptible(conn net.Conn) bool {
 	switch c := conn.(type) {
-	case *net.TCPConn, *net.UnixConn, *quickAckConn:
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	case ackModer: // quickAckConn (Linux), a *net.TCPConn underneath
 		return true
 	case *tls.Conn:
 		return interruptible(c.NetConn())
