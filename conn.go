@@ -292,7 +292,7 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 			return nil, fmt.Errorf("mqtt: WebSocket handshake with %s: %w", t.raw, ctxErr(ctx, err))
 		}
 		ws.PayloadType = websocket.BinaryFrame // MQTT-6.0.0-1
-		conn = ws
+		conn = &wsConn{Conn: ws, transport: conn}
 	}
 	if !stop() {
 		conn.Close()
@@ -301,6 +301,19 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 	conn.SetDeadline(time.Time{})
 	return conn, nil
 }
+
+// wsConn is a WebSocket connection that closes like a TCP one: at once.
+// x/net/websocket's own Close sends a close frame under the lock that a
+// Write holds while the server does not read, so it waited as long as the
+// stuck write did: forever, for a server that stopped reading. Closing the
+// connection beneath ends the write and the read in progress. (Nothing is
+// lost by skipping the close frame: MQTT says goodbye with DISCONNECT.)
+type wsConn struct {
+	*websocket.Conn
+	transport net.Conn // TCP or TLS
+}
+
+func (c *wsConn) Close() error { return c.transport.Close() }
 
 // ctxErr prefers the context's error over the I/O error it caused.
 func ctxErr(ctx context.Context, err error) error {
