@@ -73,8 +73,13 @@ type Client struct {
 // The URL scheme picks the transport: mqtt:// and tcp:// (plain TCP, port
 // 1883), mqtts://, tls:// and ssl:// (TLS, 8883), ws:// (WebSocket, 80), wss://,
 // wxs:// and alis:// (WebSocket over TLS, 443). User info in the URL sets the
-// user name and password. After rawURL, the URLs in opts.Servers are tried in
-// order; the first that accepts wins.
+// user name and password; '/', '?', '#', '@' and ':' in them must be
+// percent-encoded. Only WebSocket URLs may have a path or query. After
+// rawURL, the URLs in opts.Servers are tried in order; the first that
+// accepts wins.
+//
+// Errors and logs show a URL as scheme://host:port/path: never its user
+// info, nor the query, which may carry a signature.
 //
 // ctx bounds the dial only, never the life of the client. A server that
 // refuses the connection gives a *ConnectError with its reason code.
@@ -144,7 +149,8 @@ func checkOptions(o *DialOptions) error {
 
 // target is a parsed server URL.
 type target struct {
-	raw      string // without user info, for errors and logs
+	raw      string // scheme://host[:port]/path, for errors and logs: no user info, query or fragment
+	url      string // as given without user info, for BeforeConnect
 	scheme   string // tcp, tls, ws, wss
 	host     string // host:port
 	wsURL    string
@@ -153,12 +159,34 @@ type target struct {
 	hasUser  bool
 }
 
+// encodeSecrets is the advice for user info that breaks a URL.
+const encodeSecrets = "percent-encode '/', '?', '#', '@' and ':' in the user name and password " +
+	"(as %2F, %3F, %23, %40 and %3A), or set DialOptions.Username and Password instead"
+
 func parseURL(raw string) (*target, error) {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		// "alice:pw@host" parses as the scheme "alice": never show it.
+		return nil, fmt.Errorf("mqtt: server URL %q is not of the form scheme://host[:port], like mqtt://broker:1883", redact(raw))
+	}
+	// A user name or password with '/', '?' or '#' ends the authority
+	// early: the secret lands in the host, port, path, query or fragment.
+	// tail is what follows the authority, as url.Parse splits it.
+	rest := raw[i+3:]
+	tail := ""
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		tail = rest[end:]
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		if strings.Contains(rest, "@") {
+			// url.Parse's error quotes parts of the URL, which may be
+			// parts of the password.
+			return nil, fmt.Errorf("mqtt: server URL %q does not parse; %s", redact(raw), encodeSecrets)
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			err = ue.Err // without the URL, which may hold a password
+			err = ue.Err // without the URL, whose query may be secret
 		}
 		return nil, fmt.Errorf("mqtt: server URL %q: %w", redact(raw), err)
 	}
@@ -175,6 +203,18 @@ func parseURL(raw string) (*target, error) {
 		t.scheme, port = "wss", "443"
 	default:
 		return nil, fmt.Errorf("mqtt: server URL %q: unknown scheme %q; use mqtt, mqtts, ws or wss", redact(raw), u.Scheme)
+	}
+	switch {
+	case (t.scheme == "tcp" || t.scheme == "tls") && tail != "" && tail != "/":
+		// MQTT over TCP has no use for them; refusing them also stops
+		// a password with '/', '?' or '#' from becoming a host name to
+		// look up.
+		return nil, fmt.Errorf("mqtt: server URL %q has a path, query or fragment, which MQTT over TCP and TLS does not use: "+
+			"remove it; if it comes from the user name or password, %s", redact(raw), encodeSecrets)
+	case strings.Contains(tail, "@"):
+		// Almost always a password with '/', '?' or '#'.
+		return nil, fmt.Errorf("mqtt: server URL %q has an '@' in its path, query or fragment: write it as %%40; "+
+			"if it comes from the user name or password, %s", redact(raw), encodeSecrets)
 	}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("mqtt: server URL %q has no host", redact(raw))
@@ -194,7 +234,9 @@ func parseURL(raw string) (*target, error) {
 		}
 	}
 	u.User = nil
-	t.raw = u.String()
+	t.url = u.String()
+	// The query of a signed WebSocket URL is a credential too.
+	t.raw = u.Scheme + "://" + u.Host + u.EscapedPath()
 	if t.scheme == "ws" || t.scheme == "wss" {
 		path := u.EscapedPath()
 		if path == "" {
@@ -212,24 +254,22 @@ func parseURL(raw string) (*target, error) {
 	return t, nil
 }
 
-// redact removes the password from a URL for messages, even from one that
-// does not parse.
+// redact shows a URL in a message without what may be secret: everything
+// before the last '@' (user info, whose '/', '?' or '#' may have moved the
+// end of the authority), and the query and fragment after it (a signed
+// URL's signature). It works on URLs that do not parse.
 func redact(raw string) string {
-	i := strings.Index(raw, "://")
-	if i < 0 {
-		return raw
+	scheme, rest := "", raw
+	if i := strings.Index(raw, "://"); i >= 0 {
+		scheme, rest = raw[:i+3], raw[i+3:]
 	}
-	rest := raw[i+3:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		rest = "***" + rest[at:]
 	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return raw
+	if end := strings.IndexAny(rest, "?#"); end >= 0 {
+		rest = rest[:end]
 	}
-	user, _, _ := strings.Cut(rest[:at], ":")
-	return raw[:i+3] + user + rest[at:]
+	return scheme + rest
 }
 
 func randomHex(n int) string {
@@ -283,6 +323,10 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 		cfg, err := websocket.NewConfig(t.wsURL, origin)
 		if err != nil {
 			conn.Close()
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // without the URL and its query
+			}
 			return nil, fmt.Errorf("mqtt: WebSocket URL %s: %w", t.raw, err)
 		}
 		cfg.Protocol = []string{"mqtt"} // MQTT-6.0.0-3

@@ -36,7 +36,7 @@ var (
 
 // ConnectError is a CONNACK that refused the connection.
 type ConnectError struct {
-	Server       string     // the URL that refused
+	Server       string     // the URL that refused, without user info or query
 	ReasonCode   ReasonCode // why; 3.x return codes are mapped onto 5.0 codes
 	ReasonString string     // v5: the server's explanation, if any
 }
