@@ -76,7 +76,8 @@ type Client struct {
 // user name and password; '/', '?', '#', '@' and ':' in them must be
 // percent-encoded. Only WebSocket URLs may have a path or query. After
 // rawURL, the URLs in opts.Servers are tried in order; the first that
-// accepts wins.
+// accepts wins. With opts.TLSConfig set, a plain-text URL is refused unless
+// opts.AllowPlaintext is set too.
 //
 // Errors and logs show a URL as scheme://host:port/path: never its user
 // info, nor the query, which may carry a signature.
@@ -93,6 +94,9 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 	targets := make([]*target, 0, len(urls))
 	for _, u := range urls {
 		t, err := parseURL(u)
+		if err == nil {
+			err = checkTransport(t, &o)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -252,6 +256,18 @@ func parseURL(raw string) (*target, error) {
 		}
 	}
 	return t, nil
+}
+
+// plaintext reports whether t sends the password in clear.
+func (t *target) plaintext() bool { return t.scheme == "tcp" || t.scheme == "ws" }
+
+// checkTransport refuses a plain-text target when TLS was asked for.
+func checkTransport(t *target, o *DialOptions) error {
+	if t.plaintext() && o.TLSConfig != nil && !o.AllowPlaintext {
+		return fmt.Errorf("mqtt: server URL %s is plain text, but DialOptions.TLSConfig is set: the password would go out unencrypted; "+
+			"use mqtts:// or wss://, or set DialOptions.AllowPlaintext to connect without TLS", t.raw)
+	}
+	return nil
 }
 
 // redact shows a URL in a message without what may be secret: everything

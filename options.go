@@ -96,6 +96,12 @@ type DialOptions struct {
 	// TLSConfig is used for mqtts, tls, ssl, wss. nil: verify the server
 	// against the system roots.
 	TLSConfig *tls.Config
+	// AllowPlaintext lets a client with a TLSConfig connect to plain-text
+	// URLs (mqtt://, tcp://, ws://) too. false: Dial refuses such a URL,
+	// and an attempt to connect to one that BeforeConnect returns fails,
+	// since a TLSConfig says TLS was meant and the password would go out
+	// in clear.
+	AllowPlaintext bool
 	// Store keeps unacknowledged QoS 1/2 messages. nil: in memory.
 	Store persist.Store
 	// Servers are more URLs, tried in order after the one given to Dial,

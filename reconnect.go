@@ -158,6 +158,9 @@ func (c *Client) dialOne(ctx context.Context, t *target, attempt int) (*connecti
 			return nil, fmt.Errorf("mqtt: before connecting to %s: %w", t.raw, err)
 		}
 		nt, err := parseURL(a.URL)
+		if err == nil {
+			err = checkTransport(nt, &c.opts)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -194,6 +195,55 @@ func TestSignedWebSocketURLNeverShown(t *testing.T) {
 						t.Errorf("%s shows %q: %s", where, s, text)
 					}
 				}
+			}
+		})
+	}
+}
+
+// DialOptions.TLSConfig says the user expects TLS: a plain-text URL next to
+// it (mqtt://, tcp://, ws://; given to Dial, in Servers, or returned by
+// BeforeConnect) would send the password in clear. Dial refuses it, naming
+// the fix, before connecting anywhere, unless AllowPlaintext says that is
+// meant.
+func TestTLSConfigRefusesPlaintext(t *testing.T) {
+	t.Parallel()
+	cfg := &tls.Config{ServerName: "broker.test"}
+	for _, tc := range []struct {
+		name    string
+		url     string
+		servers []string
+		hookURL string
+	}{
+		{name: "mqtt", url: "mqtt://broker.test"},
+		{name: "tcp", url: "tcp://broker.test:1883"},
+		{name: "ws", url: "ws://broker.test/mqtt"},
+		{name: "in Servers", url: "mqtts://broker.test", servers: []string{"mqtt://other.test"}},
+		{name: "from BeforeConnect", url: "mqtts://broker.test", hookURL: "ws://broker.test/mqtt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var d recordingDialer
+			opts := &mqtt.DialOptions{Dialer: d.dial, TLSConfig: cfg, Servers: tc.servers, Password: []byte("S3cr3t")}
+			if tc.hookURL != "" {
+				opts.BeforeConnect = func(ctx context.Context, a *mqtt.ConnectAttempt) error {
+					a.URL = tc.hookURL
+					return nil
+				}
+			}
+			_, err := mqtt.Dial(testCtx(t), tc.url, opts)
+			if err == nil || !strings.Contains(err.Error(), "AllowPlaintext") || !strings.Contains(err.Error(), "TLSConfig") {
+				t.Errorf("Dial: %v, want a refusal naming TLSConfig and AllowPlaintext", err)
+			}
+			if addrs := d.dialed(); len(addrs) != 0 {
+				t.Errorf("Dial connected to %q in plain text", addrs)
+			}
+
+			// Opted in: the plain-text URL is tried.
+			d = recordingDialer{}
+			opts.AllowPlaintext = true
+			_, err = mqtt.Dial(testCtx(t), tc.url, opts)
+			if addrs := d.dialed(); len(addrs) == 0 || strings.Contains(err.Error(), "AllowPlaintext") {
+				t.Errorf("with AllowPlaintext: dialed %q, error %v; want the plain-text server tried", addrs, err)
 			}
 		})
 	}
