@@ -168,8 +168,10 @@ type DialOptions struct {
 	// the user name and password alone.
 	Auth Authenticator
 
-	// Dialer opens the network connection; nil: a net.Dialer. It may
-	// connect through a proxy or a unix socket; address is "host:port".
+	// Dialer opens the network connection; nil: a net.Dialer with TCP
+	// keep-alive on (probes after 30s of silence, every 15s, 4 of them),
+	// whatever KeepAlive is. It may connect through a proxy or a unix
+	// socket; address is "host:port".
 	Dialer func(ctx context.Context, network, address string) (net.Conn, error)
 
 	// Logger receives debug logs of every packet and info logs of
