@@ -460,6 +460,7 @@ func (c *Client) connect(ctx context.Context, t *target, cred credentials, v wir
 		ce := &ConnectError{Server: t.raw, ReasonCode: ack.ReasonCode}
 		if ack.Properties != nil {
 			ce.ReasonString = ack.Properties.ReasonString
+			ce.ServerReference = ack.Properties.ServerReference
 		}
 		return nil, nil, ce
 	}

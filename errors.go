@@ -39,13 +39,19 @@ type ConnectError struct {
 	Server       string     // the URL that refused, without user info or query
 	ReasonCode   ReasonCode // why; 3.x return codes are mapped onto 5.0 codes
 	ReasonString string     // v5: the server's explanation, if any
+	// ServerReference is another server to use, if the server named one
+	// (v5, with reason codes such as UseAnotherServer and ServerMoved).
+	ServerReference string
 }
 
-// Error says who refused, why, and what to try.
+// Error says who refused, why, the server it referred to, and what to try.
 func (e *ConnectError) Error() string {
 	s := fmt.Sprintf("mqtt: %s refused the connection: %v (reason code %#02x)", e.Server, e.ReasonCode, byte(e.ReasonCode))
 	if e.ReasonString != "" {
 		s += ": " + e.ReasonString
+	}
+	if e.ServerReference != "" {
+		s += "; it refers to " + e.ServerReference
 	}
 	switch e.ReasonCode {
 	case wire.BadUsernameOrPassword, wire.NotAuthorized:
