@@ -145,6 +145,10 @@ func checkOptions(o *DialOptions) error {
 			return fmt.Errorf("mqtt: will QoS %d is not 0, 1 or 2", o.Will.QoS)
 		}
 	}
+	if o.Version == V31 && len(o.ClientID) > 23 {
+		// MQTT 3.1 servers refuse longer ones; they count bytes.
+		return fmt.Errorf("mqtt: DialOptions.ClientID %q is %d bytes long; MQTT 3.1 allows at most 23: choose a shorter one, or use V311 or V5", o.ClientID, len(o.ClientID))
+	}
 	if o.Auth != nil && o.Version != 0 && o.Version != V5 {
 		return fmt.Errorf("mqtt: DialOptions.Auth needs MQTT 5.0, not %v", o.Version)
 	}

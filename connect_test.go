@@ -59,3 +59,39 @@ func TestConnectErrorServerReference(t *testing.T) {
 		}
 	})
 }
+
+// Options that cannot be sent are refused by Dial before it connects, with
+// an error that says what to do: MQTT 3.1 allows client identifiers of 1 to
+// 23 characters (3.1 has no numbered statements; cf. MQTT-3.1.3-5, which
+// servers of later versions only must accept).
+func TestDialRefusesWhatCannotBeSent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts mqtt.DialOptions
+		want string
+	}{
+		{"3.1 client ID over 23", mqtt.DialOptions{Version: mqtt.V31, ClientID: strings.Repeat("x", 24)}, "23"},
+		{"3.1 client ID over 23 bytes", mqtt.DialOptions{Version: mqtt.V31, ClientID: strings.Repeat("é", 12)}, "23"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var d recordingDialer
+			o := tc.opts
+			o.Dialer = d.dial
+			_, err := mqtt.Dial(testCtx(t), "mqtt://broker.test", &o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "mqtt: ") || strings.Contains(err.Error(), "mqtt: mqtt: ") {
+				t.Errorf("Dial: %v, want a refusal mentioning %q", err, tc.want)
+			}
+			if addrs := d.dialed(); len(addrs) != 0 {
+				t.Errorf("Dial connected to %q before refusing", addrs)
+			}
+		})
+	}
+	// 23 characters are fine.
+	var d recordingDialer
+	_, err := mqtt.Dial(testCtx(t), "mqtt://broker.test", &mqtt.DialOptions{Version: mqtt.V31, ClientID: strings.Repeat("x", 23), Dialer: d.dial})
+	if len(d.dialed()) != 1 {
+		t.Errorf("a 3.1 client ID of 23 characters was refused: %v", err)
+	}
+}
