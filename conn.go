@@ -149,6 +149,10 @@ func checkOptions(o *DialOptions) error {
 		// MQTT 3.1 servers refuse longer ones; they count bytes.
 		return fmt.Errorf("mqtt: DialOptions.ClientID %q is %d bytes long; MQTT 3.1 allows at most 23: choose a shorter one, or use V311 or V5", o.ClientID, len(o.ClientID))
 	}
+	if len(o.UserProperties) > 0 && (o.Version == V31 || o.Version == V311) {
+		// Refused, as message properties are, rather than dropped silently.
+		return fmt.Errorf("mqtt: DialOptions.UserProperties need MQTT 5.0, not %v: remove them or use V5", o.Version)
+	}
 	if o.Auth != nil && o.Version != 0 && o.Version != V5 {
 		return fmt.Errorf("mqtt: DialOptions.Auth needs MQTT 5.0, not %v", o.Version)
 	}
@@ -377,7 +381,8 @@ func ctxErr(ctx context.Context, err error) error {
 }
 
 // dialTarget connects to one server, falling back from V5 to V311 when the
-// version was not chosen and the server refuses 5.
+// version was not chosen and the server refuses 5, unless that would drop
+// CONNECT user properties.
 func (c *Client) dialTarget(ctx context.Context, t *target, cred credentials) (*connection, *wire.Connack, error) {
 	if c.opts.Version != 0 {
 		return c.connect(ctx, t, cred, wire.Version(c.opts.Version))
@@ -389,6 +394,11 @@ func (c *Client) dialTarget(ctx context.Context, t *target, cred credentials) (*
 	cn, ack, err := c.connect(ctx, t, cred, wire.V5)
 	var ce *ConnectError
 	if errors.As(err, &ce) && ce.ReasonCode == wire.UnsupportedProtocolVersion {
+		if len(c.opts.UserProperties) > 0 {
+			// 3.1.1 would drop them silently.
+			return nil, nil, fmt.Errorf("mqtt: %s refused MQTT 5.0 (reason code %#02x), and DialOptions.UserProperties need it: "+
+				"remove them to connect with MQTT 3.1.1", t.raw, byte(ce.ReasonCode))
+		}
 		c.mu.Lock()
 		if c.clientID == "" {
 			c.clientID = "culex-" + randomHex(8) // 3.1.1 needs one with a kept session

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/culex-mqtt/mqtt"
 	"github.com/culex-mqtt/mqtt/wire"
@@ -63,7 +64,8 @@ func TestConnectErrorServerReference(t *testing.T) {
 // Options that cannot be sent are refused by Dial before it connects, with
 // an error that says what to do: MQTT 3.1 allows client identifiers of 1 to
 // 23 characters (3.1 has no numbered statements; cf. MQTT-3.1.3-5, which
-// servers of later versions only must accept).
+// servers of later versions only must accept), and CONNECT user properties
+// need MQTT 5.0 (as message properties do).
 func TestDialRefusesWhatCannotBeSent(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -73,6 +75,8 @@ func TestDialRefusesWhatCannotBeSent(t *testing.T) {
 	}{
 		{"3.1 client ID over 23", mqtt.DialOptions{Version: mqtt.V31, ClientID: strings.Repeat("x", 24)}, "23"},
 		{"3.1 client ID over 23 bytes", mqtt.DialOptions{Version: mqtt.V31, ClientID: strings.Repeat("é", 12)}, "23"},
+		{"3.1 user properties", mqtt.DialOptions{Version: mqtt.V31, ClientID: "c", UserProperties: []mqtt.UserProperty{{Key: "k", Value: "v"}}}, "MQTT 5.0"},
+		{"3.1.1 user properties", mqtt.DialOptions{Version: mqtt.V311, UserProperties: []mqtt.UserProperty{{Key: "k", Value: "v"}}}, "MQTT 5.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -94,4 +98,43 @@ func TestDialRefusesWhatCannotBeSent(t *testing.T) {
 	if len(d.dialed()) != 1 {
 		t.Errorf("a 3.1 client ID of 23 characters was refused: %v", err)
 	}
+}
+
+// With Version 0 and CONNECT user properties, a server that refuses 5.0
+// (MQTT-3.1.2-2: CONNACK 0x84) is not asked again with 3.1.1, which would
+// drop the properties silently: Dial fails and says why.
+func TestVersionFallbackKeepsUserProperties(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newPipeDialer()
+		res := async(func() error {
+			_, err := mqtt.Dial(context.Background(), "mqtt://old.broker", &mqtt.DialOptions{
+				Dialer: d.dial, UserProperties: []mqtt.UserProperty{{Key: "region", Value: "eu"}}})
+			return err
+		})
+		first := <-d.conns
+		pkt, err := wire.NewReader(first, 0).ReadPacket(wire.V5)
+		if err != nil || pkt.(*wire.Connect).Version != wire.V5 {
+			t.Fatalf("first CONNECT: %v %v", pkt, err)
+		}
+		first.Write([]byte{0x20, 0x02, 0x00, 0x01}) // 3.1.1: unacceptable protocol version
+		first.Close()
+		var second net.Conn
+		select {
+		case err = <-res:
+		case second = <-d.conns:
+			defer second.Close()
+			second.SetReadDeadline(time.Now().Add(time.Second))
+			if pkt, err := wire.NewReader(second, 0).ReadPacket(wire.V311); err == nil {
+				t.Errorf("the client fell back to 3.1.1 and sent %v without its user properties", pkt.Type())
+			}
+			second.Close()
+			err = <-res
+		}
+		if err == nil || !strings.Contains(err.Error(), "UserProperties") || !strings.HasPrefix(err.Error(), "mqtt: ") {
+			t.Errorf("Dial: %v, want a refusal naming UserProperties", err)
+		}
+		if n := d.n.Load(); n != 1 {
+			t.Errorf("%d connections, want 1", n)
+		}
+	})
 }

@@ -157,7 +157,9 @@ type DialOptions struct {
 	// properties out of its acknowledgements (v5 Request Problem
 	// Information 0). false: the server may send them.
 	NoProblemInfo bool
-	// UserProperties are sent in CONNECT (v5).
+	// UserProperties are sent in CONNECT (v5). Dial refuses them with
+	// V31 or V311, and with Version 0 does not fall back to 3.1.1 for
+	// them.
 	UserProperties []UserProperty
 	// RequestResponseInfo asks the server for response information (v5),
 	// used by Request to choose its response topic.
