@@ -144,6 +144,9 @@ func checkOptions(o *DialOptions) error {
 		if o.Will.QoS > QoS2 {
 			return fmt.Errorf("mqtt: will QoS %d is not 0, 1 or 2", o.Will.QoS)
 		}
+		if o.Will.MessageExpiry < 0 {
+			return fmt.Errorf("mqtt: will: MessageExpiry %v is negative; use 0 for a will that never expires", o.Will.MessageExpiry)
+		}
 	}
 	if o.Version == V31 && len(o.ClientID) > 23 {
 		// MQTT 3.1 servers refuse longer ones; they count bytes.

@@ -64,8 +64,9 @@ func TestConnectErrorServerReference(t *testing.T) {
 // Options that cannot be sent are refused by Dial before it connects, with
 // an error that says what to do: MQTT 3.1 allows client identifiers of 1 to
 // 23 characters (3.1 has no numbered statements; cf. MQTT-3.1.3-5, which
-// servers of later versions only must accept), and CONNECT user properties
-// need MQTT 5.0 (as message properties do).
+// servers of later versions only must accept), CONNECT user properties need
+// MQTT 5.0 (as message properties do), and a negative message expiry on the
+// will means nothing.
 func TestDialRefusesWhatCannotBeSent(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -77,6 +78,8 @@ func TestDialRefusesWhatCannotBeSent(t *testing.T) {
 		{"3.1 client ID over 23 bytes", mqtt.DialOptions{Version: mqtt.V31, ClientID: strings.Repeat("é", 12)}, "23"},
 		{"3.1 user properties", mqtt.DialOptions{Version: mqtt.V31, ClientID: "c", UserProperties: []mqtt.UserProperty{{Key: "k", Value: "v"}}}, "MQTT 5.0"},
 		{"3.1.1 user properties", mqtt.DialOptions{Version: mqtt.V311, UserProperties: []mqtt.UserProperty{{Key: "k", Value: "v"}}}, "MQTT 5.0"},
+		{"will with negative expiry", mqtt.DialOptions{Version: mqtt.V5, Will: &mqtt.Message{Topic: "w", MessageExpiry: -time.Second}}, "MessageExpiry"},
+		{"will with negative expiry, any version", mqtt.DialOptions{Will: &mqtt.Message{Topic: "w", MessageExpiry: -time.Second}}, "MessageExpiry"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

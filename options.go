@@ -51,7 +51,7 @@ type Message struct {
 	// MQTT 5.0 properties. Publish refuses a message that has any on a
 	// 3.x connection, before sending it, rather than drop them silently.
 	PayloadFormat   byte          // 1: the payload is UTF-8 text
-	MessageExpiry   time.Duration // 0: never expires; whole seconds
+	MessageExpiry   time.Duration // 0: never expires; whole seconds; negative: an error
 	ContentType     string
 	ResponseTopic   string
 	CorrelationData []byte

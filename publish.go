@@ -224,6 +224,9 @@ func (c *Client) newPublish(cn *connection, m *Message) (*wire.Publish, error) {
 	switch {
 	case m.QoS > QoS2:
 		return nil, fmt.Errorf("mqtt: publish not sent: QoS %d is not 0, 1 or 2", m.QoS)
+	case m.MessageExpiry < 0:
+		// A mistake, not "never expires": that is 0.
+		return nil, fmt.Errorf("mqtt: publish not sent: MessageExpiry %v is negative; use 0 for a message that never expires", m.MessageExpiry)
 	case m.QoS > cn.maxQoS:
 		return nil, fmt.Errorf("mqtt: publish not sent: the server accepts at most %v, not %v", cn.maxQoS, m.QoS) // MQTT-3.2.2-11
 	case m.Retain && !cn.retainAvailable:
