@@ -23,7 +23,8 @@ var (
 	ErrNotConnected = errors.New("mqtt: not connected; the client is reconnecting")
 
 	// ErrPacketTooLarge is returned when a packet would exceed the maximum
-	// packet size the server accepts; nothing was sent.
+	// packet size the server accepts, or MQTT's own limit of 256 MiB when
+	// the server set none; nothing was sent.
 	ErrPacketTooLarge = errors.New("mqtt: packet is larger than the server accepts")
 
 	// ErrOutcomeUnknown is wrapped by the error of a Publish whose context
