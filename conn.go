@@ -73,8 +73,14 @@ type Client struct {
 // The URL scheme picks the transport: mqtt:// and tcp:// (plain TCP, port
 // 1883), mqtts://, tls:// and ssl:// (TLS, 8883), ws:// (WebSocket, 80), wss://,
 // wxs:// and alis:// (WebSocket over TLS, 443). User info in the URL sets the
-// user name and password. After rawURL, the URLs in opts.Servers are tried in
-// order; the first that accepts wins.
+// user name and password; '/', '?', '#', '@' and ':' in them must be
+// percent-encoded. Only WebSocket URLs may have a path or query. After
+// rawURL, the URLs in opts.Servers are tried in order; the first that
+// accepts wins. With opts.TLSConfig set, a plain-text URL is refused unless
+// opts.AllowPlaintext is set too.
+//
+// Errors and logs show a URL as scheme://host:port/path: never its user
+// info, nor the query, which may carry a signature.
 //
 // ctx bounds the dial only, never the life of the client. A server that
 // refuses the connection gives a *ConnectError with its reason code.
@@ -88,6 +94,9 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 	targets := make([]*target, 0, len(urls))
 	for _, u := range urls {
 		t, err := parseURL(u)
+		if err == nil {
+			err = checkTransport(t, &o)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -135,6 +144,17 @@ func checkOptions(o *DialOptions) error {
 		if o.Will.QoS > QoS2 {
 			return fmt.Errorf("mqtt: will QoS %d is not 0, 1 or 2", o.Will.QoS)
 		}
+		if o.Will.MessageExpiry < 0 {
+			return fmt.Errorf("mqtt: will: MessageExpiry %v is negative; use 0 for a will that never expires", o.Will.MessageExpiry)
+		}
+	}
+	if o.Version == V31 && len(o.ClientID) > 23 {
+		// MQTT 3.1 servers refuse longer ones; they count bytes.
+		return fmt.Errorf("mqtt: DialOptions.ClientID %q is %d bytes long; MQTT 3.1 allows at most 23: choose a shorter one, or use V311 or V5", o.ClientID, len(o.ClientID))
+	}
+	if len(o.UserProperties) > 0 && (o.Version == V31 || o.Version == V311) {
+		// Refused, as message properties are, rather than dropped silently.
+		return fmt.Errorf("mqtt: DialOptions.UserProperties need MQTT 5.0, not %v: remove them or use V5", o.Version)
 	}
 	if o.Auth != nil && o.Version != 0 && o.Version != V5 {
 		return fmt.Errorf("mqtt: DialOptions.Auth needs MQTT 5.0, not %v", o.Version)
@@ -144,7 +164,8 @@ func checkOptions(o *DialOptions) error {
 
 // target is a parsed server URL.
 type target struct {
-	raw      string // without user info, for errors and logs
+	raw      string // scheme://host[:port]/path, for errors and logs: no user info, query or fragment
+	url      string // as given without user info, for BeforeConnect
 	scheme   string // tcp, tls, ws, wss
 	host     string // host:port
 	wsURL    string
@@ -153,12 +174,34 @@ type target struct {
 	hasUser  bool
 }
 
+// encodeSecrets is the advice for user info that breaks a URL.
+const encodeSecrets = "percent-encode '/', '?', '#', '@' and ':' in the user name and password " +
+	"(as %2F, %3F, %23, %40 and %3A), or set DialOptions.Username and Password instead"
+
 func parseURL(raw string) (*target, error) {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		// "alice:pw@host" parses as the scheme "alice": never show it.
+		return nil, fmt.Errorf("mqtt: server URL %q is not of the form scheme://host[:port], like mqtt://broker:1883", redact(raw))
+	}
+	// A user name or password with '/', '?' or '#' ends the authority
+	// early: the secret lands in the host, port, path, query or fragment.
+	// tail is what follows the authority, as url.Parse splits it.
+	rest := raw[i+3:]
+	tail := ""
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		tail = rest[end:]
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		if strings.Contains(rest, "@") {
+			// url.Parse's error quotes parts of the URL, which may be
+			// parts of the password.
+			return nil, fmt.Errorf("mqtt: server URL %q does not parse; %s", redact(raw), encodeSecrets)
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			err = ue.Err // without the URL, which may hold a password
+			err = ue.Err // without the URL, whose query may be secret
 		}
 		return nil, fmt.Errorf("mqtt: server URL %q: %w", redact(raw), err)
 	}
@@ -175,6 +218,18 @@ func parseURL(raw string) (*target, error) {
 		t.scheme, port = "wss", "443"
 	default:
 		return nil, fmt.Errorf("mqtt: server URL %q: unknown scheme %q; use mqtt, mqtts, ws or wss", redact(raw), u.Scheme)
+	}
+	switch {
+	case (t.scheme == "tcp" || t.scheme == "tls") && tail != "" && tail != "/":
+		// MQTT over TCP has no use for them; refusing them also stops
+		// a password with '/', '?' or '#' from becoming a host name to
+		// look up.
+		return nil, fmt.Errorf("mqtt: server URL %q has a path, query or fragment, which MQTT over TCP and TLS does not use: "+
+			"remove it; if it comes from the user name or password, %s", redact(raw), encodeSecrets)
+	case strings.Contains(tail, "@"):
+		// Almost always a password with '/', '?' or '#'.
+		return nil, fmt.Errorf("mqtt: server URL %q has an '@' in its path, query or fragment: write it as %%40; "+
+			"if it comes from the user name or password, %s", redact(raw), encodeSecrets)
 	}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("mqtt: server URL %q has no host", redact(raw))
@@ -194,7 +249,9 @@ func parseURL(raw string) (*target, error) {
 		}
 	}
 	u.User = nil
-	t.raw = u.String()
+	t.url = u.String()
+	// The query of a signed WebSocket URL is a credential too.
+	t.raw = u.Scheme + "://" + u.Host + u.EscapedPath()
 	if t.scheme == "ws" || t.scheme == "wss" {
 		path := u.EscapedPath()
 		if path == "" {
@@ -212,24 +269,34 @@ func parseURL(raw string) (*target, error) {
 	return t, nil
 }
 
-// redact removes the password from a URL for messages, even from one that
-// does not parse.
+// plaintext reports whether t sends the password in clear.
+func (t *target) plaintext() bool { return t.scheme == "tcp" || t.scheme == "ws" }
+
+// checkTransport refuses a plain-text target when TLS was asked for.
+func checkTransport(t *target, o *DialOptions) error {
+	if t.plaintext() && o.TLSConfig != nil && !o.AllowPlaintext {
+		return fmt.Errorf("mqtt: server URL %s is plain text, but DialOptions.TLSConfig is set: the password would go out unencrypted; "+
+			"use mqtts:// or wss://, or set DialOptions.AllowPlaintext to connect without TLS", t.raw)
+	}
+	return nil
+}
+
+// redact shows a URL in a message without what may be secret: everything
+// before the last '@' (user info, whose '/', '?' or '#' may have moved the
+// end of the authority), and the query and fragment after it (a signed
+// URL's signature). It works on URLs that do not parse.
 func redact(raw string) string {
-	i := strings.Index(raw, "://")
-	if i < 0 {
-		return raw
+	scheme, rest := "", raw
+	if i := strings.Index(raw, "://"); i >= 0 {
+		scheme, rest = raw[:i+3], raw[i+3:]
 	}
-	rest := raw[i+3:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		rest = "***" + rest[at:]
 	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return raw
+	if end := strings.IndexAny(rest, "?#"); end >= 0 {
+		rest = rest[:end]
 	}
-	user, _, _ := strings.Cut(rest[:at], ":")
-	return raw[:i+3] + user + rest[at:]
+	return scheme + rest
 }
 
 func randomHex(n int) string {
@@ -238,16 +305,18 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// tcpKeepAlive is the TCP keep-alive of the connections dialTransport dials.
+var tcpKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 15 * time.Second, Count: 4}
+
 // dialTransport opens the network connection for t.
 func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, error) {
 	dial := o.Dialer
 	if dial == nil {
-		var d net.Dialer
-		if o.KeepAlive > 0 {
-			// MQTT's keep alive finds a dead connection; TCP's would only
-			// cost system calls on every connection.
-			d.KeepAlive = -1
-		}
+		// TCP keep-alive stays on whatever MQTT's keep alive is: it is the
+		// last line of defence, and the only one when the server turns
+		// MQTT's off with a Server Keep Alive of 0. A silent peer is found
+		// after about 30s + 4 x 15s of silence.
+		d := net.Dialer{KeepAliveConfig: tcpKeepAlive}
 		dial = d.DialContext
 	}
 	conn, err := dial(ctx, "tcp", t.host)
@@ -283,6 +352,10 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 		cfg, err := websocket.NewConfig(t.wsURL, origin)
 		if err != nil {
 			conn.Close()
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // without the URL and its query
+			}
 			return nil, fmt.Errorf("mqtt: WebSocket URL %s: %w", t.raw, err)
 		}
 		cfg.Protocol = []string{"mqtt"} // MQTT-6.0.0-3
@@ -324,7 +397,8 @@ func ctxErr(ctx context.Context, err error) error {
 }
 
 // dialTarget connects to one server, falling back from V5 to V311 when the
-// version was not chosen and the server refuses 5.
+// version was not chosen and the server refuses 5, unless that would drop
+// CONNECT user properties.
 func (c *Client) dialTarget(ctx context.Context, t *target, cred credentials) (*connection, *wire.Connack, error) {
 	if c.opts.Version != 0 {
 		return c.connect(ctx, t, cred, wire.Version(c.opts.Version))
@@ -336,6 +410,11 @@ func (c *Client) dialTarget(ctx context.Context, t *target, cred credentials) (*
 	cn, ack, err := c.connect(ctx, t, cred, wire.V5)
 	var ce *ConnectError
 	if errors.As(err, &ce) && ce.ReasonCode == wire.UnsupportedProtocolVersion {
+		if len(c.opts.UserProperties) > 0 {
+			// 3.1.1 would drop them silently.
+			return nil, nil, fmt.Errorf("mqtt: %s refused MQTT 5.0 (reason code %#02x), and DialOptions.UserProperties need it: "+
+				"remove them to connect with MQTT 3.1.1", t.raw, byte(ce.ReasonCode))
+		}
 		c.mu.Lock()
 		if c.clientID == "" {
 			c.clientID = "culex-" + randomHex(8) // 3.1.1 needs one with a kept session
@@ -411,6 +490,7 @@ func (c *Client) connect(ctx context.Context, t *target, cred credentials, v wir
 		ce := &ConnectError{Server: t.raw, ReasonCode: ack.ReasonCode}
 		if ack.Properties != nil {
 			ce.ReasonString = ack.Properties.ReasonString
+			ce.ServerReference = ack.Properties.ServerReference
 		}
 		return nil, nil, ce
 	}

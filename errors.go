@@ -23,7 +23,8 @@ var (
 	ErrNotConnected = errors.New("mqtt: not connected; the client is reconnecting")
 
 	// ErrPacketTooLarge is returned when a packet would exceed the maximum
-	// packet size the server accepts; nothing was sent.
+	// packet size the server accepts, or MQTT's own limit of 256 MiB when
+	// the server set none; nothing was sent.
 	ErrPacketTooLarge = errors.New("mqtt: packet is larger than the server accepts")
 
 	// ErrOutcomeUnknown is wrapped by the error of a Publish whose context
@@ -36,16 +37,22 @@ var (
 
 // ConnectError is a CONNACK that refused the connection.
 type ConnectError struct {
-	Server       string     // the URL that refused
+	Server       string     // the URL that refused, without user info or query
 	ReasonCode   ReasonCode // why; 3.x return codes are mapped onto 5.0 codes
 	ReasonString string     // v5: the server's explanation, if any
+	// ServerReference is another server to use, if the server named one
+	// (v5, with reason codes such as UseAnotherServer and ServerMoved).
+	ServerReference string
 }
 
-// Error says who refused, why, and what to try.
+// Error says who refused, why, the server it referred to, and what to try.
 func (e *ConnectError) Error() string {
 	s := fmt.Sprintf("mqtt: %s refused the connection: %v (reason code %#02x)", e.Server, e.ReasonCode, byte(e.ReasonCode))
 	if e.ReasonString != "" {
 		s += ": " + e.ReasonString
+	}
+	if e.ServerReference != "" {
+		s += "; it refers to " + e.ServerReference
 	}
 	switch e.ReasonCode {
 	case wire.BadUsernameOrPassword, wire.NotAuthorized:

@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,15 +23,18 @@ func TestMosquittoRoundTrip(t *testing.T) {
 	t.Parallel()
 	b := mosquitto.Start(t, mosquitto.Options{TCP: true, WebSocket: true, TLS: true, WSS: true})
 	tlsConfig := b.Certs.ClientTLSConfig(false)
-	for _, tr := range []struct{ name, url string }{
-		{"tcp", b.TCPURL}, {"ws", b.WSURL}, {"tls", b.TLSURL}, {"wss", b.WSSURL},
+	for _, tr := range []struct {
+		name, url string
+		tls       *tls.Config // only where it applies: Dial refuses it with a plain-text URL
+	}{
+		{"tcp", b.TCPURL, nil}, {"ws", b.WSURL, nil}, {"tls", b.TLSURL, tlsConfig}, {"wss", b.WSSURL, tlsConfig},
 	} {
 		for _, v := range []mqtt.Version{mqtt.V311, mqtt.V5} {
 			t.Run(fmt.Sprintf("%s/%v", tr.name, v), func(t *testing.T) {
 				t.Parallel()
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				c, err := mqtt.Dial(ctx, tr.url, &mqtt.DialOptions{Version: v, TLSConfig: tlsConfig})
+				c, err := mqtt.Dial(ctx, tr.url, &mqtt.DialOptions{Version: v, TLSConfig: tr.tls})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -79,12 +83,15 @@ func TestMosquittoReconnectEveryTransport(t *testing.T) {
 	}
 	ctx := testCtx(t)
 	var clients []*client
-	for _, tr := range []struct{ name, url string }{
-		{"tcp", b.TCPURL}, {"ws", b.WSURL}, {"tls", b.TLSURL}, {"wss", b.WSSURL},
+	for _, tr := range []struct {
+		name, url string
+		tls       *tls.Config // only where it applies: Dial refuses it with a plain-text URL
+	}{
+		{"tcp", b.TCPURL, nil}, {"ws", b.WSURL, nil}, {"tls", b.TLSURL, tlsConfig}, {"wss", b.WSSURL, tlsConfig},
 	} {
 		cl := &client{name: tr.name, connects: make(chan bool, 4)}
 		cl.c = dialT(t, tr.url, &mqtt.DialOptions{
-			TLSConfig:      tlsConfig,
+			TLSConfig:      tr.tls,
 			ReconnectDelay: 10 * time.Millisecond,
 			OnConnect:      func(present bool) { cl.connects <- present },
 		})

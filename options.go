@@ -51,7 +51,7 @@ type Message struct {
 	// MQTT 5.0 properties. Publish refuses a message that has any on a
 	// 3.x connection, before sending it, rather than drop them silently.
 	PayloadFormat   byte          // 1: the payload is UTF-8 text
-	MessageExpiry   time.Duration // 0: never expires; whole seconds
+	MessageExpiry   time.Duration // 0: never expires; whole seconds; negative: an error
 	ContentType     string
 	ResponseTopic   string
 	CorrelationData []byte
@@ -96,6 +96,12 @@ type DialOptions struct {
 	// TLSConfig is used for mqtts, tls, ssl, wss. nil: verify the server
 	// against the system roots.
 	TLSConfig *tls.Config
+	// AllowPlaintext lets a client with a TLSConfig connect to plain-text
+	// URLs (mqtt://, tcp://, ws://) too. false: Dial refuses such a URL,
+	// and an attempt to connect to one that BeforeConnect returns fails,
+	// since a TLSConfig says TLS was meant and the password would go out
+	// in clear.
+	AllowPlaintext bool
 	// Store keeps unacknowledged QoS 1/2 messages. nil: in memory.
 	Store persist.Store
 	// Servers are more URLs, tried in order after the one given to Dial,
@@ -151,7 +157,9 @@ type DialOptions struct {
 	// properties out of its acknowledgements (v5 Request Problem
 	// Information 0). false: the server may send them.
 	NoProblemInfo bool
-	// UserProperties are sent in CONNECT (v5).
+	// UserProperties are sent in CONNECT (v5). Dial refuses them with
+	// V31 or V311, and with Version 0 does not fall back to 3.1.1 for
+	// them.
 	UserProperties []UserProperty
 	// RequestResponseInfo asks the server for response information (v5),
 	// used by Request to choose its response topic.
@@ -162,8 +170,10 @@ type DialOptions struct {
 	// the user name and password alone.
 	Auth Authenticator
 
-	// Dialer opens the network connection; nil: a net.Dialer. It may
-	// connect through a proxy or a unix socket; address is "host:port".
+	// Dialer opens the network connection; nil: a net.Dialer with TCP
+	// keep-alive on (probes after 30s of silence, every 15s, 4 of them),
+	// whatever KeepAlive is. It may connect through a proxy or a unix
+	// socket; address is "host:port".
 	Dialer func(ctx context.Context, network, address string) (net.Conn, error)
 
 	// Logger receives debug logs of every packet and info logs of

@@ -27,7 +27,7 @@ import (
 // m is checked before anything is sent: the topic must be a valid topic name
 // (no wildcards, valid UTF-8, no U+0000), the QoS at most the server's
 // maximum, Retain only where the server supports it, and the packet no larger
-// than the server accepts (ErrPacketTooLarge).
+// than the server accepts and MQTT allows (ErrPacketTooLarge).
 //
 // A QoS 1 or 2 message is written to the Store before it is sent and removed
 // when acknowledged. When ctx ends before the PUBLISH was written, the
@@ -224,6 +224,9 @@ func (c *Client) newPublish(cn *connection, m *Message) (*wire.Publish, error) {
 	switch {
 	case m.QoS > QoS2:
 		return nil, fmt.Errorf("mqtt: publish not sent: QoS %d is not 0, 1 or 2", m.QoS)
+	case m.MessageExpiry < 0:
+		// A mistake, not "never expires": that is 0.
+		return nil, fmt.Errorf("mqtt: publish not sent: MessageExpiry %v is negative; use 0 for a message that never expires", m.MessageExpiry)
 	case m.QoS > cn.maxQoS:
 		return nil, fmt.Errorf("mqtt: publish not sent: the server accepts at most %v, not %v", cn.maxQoS, m.QoS) // MQTT-3.2.2-11
 	case m.Retain && !cn.retainAvailable:
@@ -236,17 +239,25 @@ func (c *Client) newPublish(cn *connection, m *Message) (*wire.Publish, error) {
 	if cn.version == wire.V5 {
 		p.Properties = messageProps(m)
 	}
-	if cn.maxPacketSize > 0 {
+	// Checked against the server's limit, or the protocol's when it set
+	// none (the wire package's ErrPacketTooLarge). Without the first,
+	// only a payload near the second or user properties (the other
+	// fields hold at most 64 KiB each) can reach it: computing the size
+	// of every small message would slow a QoS 0 Publish measurably.
+	if cn.maxPacketSize > 0 || len(m.Payload) > wire.MaxPacketSize/2 || len(m.UserProperties) > 0 {
 		if p.QoS > 0 {
 			p.PacketID = 1 // counted in the size; replaced later
 		}
 		size, err := p.Size(cn.version)
 		p.PacketID = 0
 		switch {
+		case errors.Is(err, wire.ErrPacketTooLarge):
+			putPublish(p)
+			return nil, fmt.Errorf("%w: %w (MQTT's own limit); send the payload in several messages", ErrPacketTooLarge, err)
 		case err != nil:
 			putPublish(p)
 			return nil, fmt.Errorf("mqtt: publish not sent: %w", err)
-		case size > cn.maxPacketSize:
+		case cn.maxPacketSize > 0 && size > cn.maxPacketSize:
 			putPublish(p)
 			return nil, fmt.Errorf("%w: PUBLISH of %d bytes, the server's limit is %d (MQTT-3.2.2-15)", ErrPacketTooLarge, size, cn.maxPacketSize)
 		}

@@ -153,11 +153,14 @@ func (c *Client) dialOne(ctx context.Context, t *target, attempt int) (*connecti
 	defer cancel()
 	cred := t.credentials(c.opts.Username, c.opts.Password)
 	if hook := c.opts.BeforeConnect; hook != nil {
-		a := &ConnectAttempt{URL: t.raw, Username: cred.username, Password: cred.password, Attempt: attempt}
+		a := &ConnectAttempt{URL: t.url, Username: cred.username, Password: cred.password, Attempt: attempt}
 		if err := hook(ctx, a); err != nil {
 			return nil, fmt.Errorf("mqtt: before connecting to %s: %w", t.raw, err)
 		}
 		nt, err := parseURL(a.URL)
+		if err == nil {
+			err = checkTransport(nt, &c.opts)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -541,6 +541,13 @@ func (s *fileStore) rewrite() (renamed bool, err error) {
 		return false, err
 	}
 	renamed = true
+	// An *os.File names the path it was opened by in its errors, and
+	// tmpName no longer exists: go on with the log under its own name.
+	// Should that fail (out of descriptors), nf still works.
+	if f, err := os.OpenFile(s.path, os.O_RDWR, 0); err == nil {
+		nf.Close()
+		nf = f
+	}
 	if s.f != nil {
 		s.f.Close()
 	}

@@ -448,6 +448,44 @@ func TestWriteFailureSticky(t *testing.T) {
 	expect(t, s, Outgoing, "1=a")
 }
 
+// Errors name the file that exists: the log is written under tmpName and
+// renamed to logName, both when it is created and after a compaction, and
+// the error of a later write must not name the temporary file, which is
+// gone by then.
+func TestErrorsNameTheLog(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T, dir string) Store
+	}{
+		{"new log", func(t *testing.T, dir string) Store { return openT(t, dir, nil) }},
+		{"compacted at open", func(t *testing.T, dir string) Store {
+			s := openT(t, dir, nil)
+			for i := range 50 {
+				mustPut(t, s, Outgoing, 1, strings.Repeat("y", 100+i))
+			}
+			closeT(t, s)
+			return openT(t, dir, &Options{compactMin: 1024})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := tc.open(t, dir)
+			fs := s.(*fileStore)
+			fs.mu.Lock()
+			fs.f.Close() // the next write fails
+			fs.mu.Unlock()
+			err := s.Put(Outgoing, 2, []byte("b"))
+			if err == nil {
+				t.Fatal("Put on a closed file succeeded")
+			}
+			if strings.Contains(err.Error(), tmpName) || !strings.Contains(err.Error(), filepath.Join(dir, logName)) {
+				t.Errorf("error %q does not name %s alone", err, filepath.Join(dir, logName))
+			}
+			s.Close()
+		})
+	}
+}
+
 // The kill -9 test: the child process (selected by killEnv) Puts entries
 // and reports each one on stdout after Put returns; the parent kills it at
 // a random moment and checks that everything reported is in the store.
