@@ -357,7 +357,7 @@ func (cn *connection) commit() error {
 			for _, s := range b.settled {
 				cn.c.sess.unsettle(s.o)
 			}
-			return fmt.Errorf("mqtt: updating the session store: %w", err)
+			return &storeError{"recording acknowledgements", err}
 		}
 	}
 	if len(b.settled) >= 2 {

@@ -103,6 +103,30 @@ func (e *DisconnectError) Error() string {
 	return s
 }
 
+// storeError is a failure of the session Store while the client runs. It
+// ends the client: without the Store's record a message could be lost, or
+// delivered twice, so going on would break the promise the Store keeps.
+// Reconnecting would not help either: the next connection needs the Store
+// at once (to resume, to record acknowledgements) and fails the same way.
+type storeError struct {
+	doing string // what the client was doing, "removing acknowledged messages"
+	err   error
+}
+
+func (e *storeError) Error() string {
+	return "mqtt: the session store failed " + e.doing + ": " + e.err.Error() +
+		"; the client stopped, and what it had not finished stays in the store for a new client to complete"
+}
+
+func (e *storeError) Unwrap() error { return e.err }
+
+// endedError is why a client ended by itself: it reads as its cause and
+// matches both ErrClosed and the cause.
+type endedError struct{ cause error }
+
+func (e *endedError) Error() string   { return e.cause.Error() }
+func (e *endedError) Unwrap() []error { return []error{ErrClosed, e.cause} }
+
 // notSent wraps err from a call whose packet never reached the connection.
 func notSent(op string, err error) error {
 	return fmt.Errorf("mqtt: %s not sent: %w", op, err)

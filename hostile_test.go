@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +17,8 @@ import (
 
 	"github.com/culex-mqtt/mqtt"
 	"github.com/culex-mqtt/mqtt/internal/testcert"
+	"github.com/culex-mqtt/mqtt/mqtttest"
+	"github.com/culex-mqtt/mqtt/persist"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
@@ -160,4 +166,136 @@ func TestStalledBrokerEveryTransport(t *testing.T) {
 			})
 		})
 	}
+}
+
+// errNoSpace is what a Store on a full disk says.
+var errNoSpace = fmt.Errorf("write session.log: %w", syscall.ENOSPC)
+
+// A Store that fails ends the client, saying so everywhere (Err, Done,
+// OnConnectionLost, the calls that wait), instead of reconnecting forever to
+// fail the same way; what it held stays there. It used to reconnect 25 times
+// in 5s, for ever, with Err nil. Three ways to meet a full disk: removing an
+// acknowledged message, forgetting the last session's state at a
+// reconnection, recording an incoming QoS 2 message as received.
+func TestStoreFailureEndsClient(t *testing.T) {
+	t.Parallel()
+	for _, when := range []string{"PUBACK", "reconnect", "incoming QoS 2"} {
+		t.Run(when, func(t *testing.T) {
+			t.Parallel()
+			srv := mqtttest.NewServer()
+			t.Cleanup(srv.Close)
+			mem := persist.NewMemory()
+			store := &switchable{Store: mem}
+			lost := make(chan error, 10)
+			c := dialT(t, srv.URL, &mqtt.DialOptions{Store: store, ReconnectDelay: 10 * time.Millisecond,
+				OnConnectionLost: func(err error) { lost <- err }})
+			ctx := testCtx(t)
+			isStoreErr := func(err error) bool {
+				return errors.Is(err, syscall.ENOSPC) && strings.Contains(err.Error(), "store")
+			}
+
+			var waiting <-chan error // a call that waits when the Store fails
+			switch when {
+			case "PUBACK":
+				hold := srv.Inject(func(r mqtttest.Record) bool {
+					return r.Dir == mqtttest.ToClient && r.Packet.Type() == wire.PUBACK
+				}, mqtttest.Hold)
+				waiting = async(func() error {
+					return c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1, Payload: []byte("kept")})
+				})
+				if _, err := hold.Wait(ctx); err != nil {
+					t.Fatal(err)
+				}
+				store.full.Store(true)
+				hold.Release()
+			case "reconnect":
+				hold := srv.Inject(func(r mqtttest.Record) bool {
+					return r.Dir == mqtttest.ToClient && r.Packet.Type() == wire.PUBACK
+				}, mqtttest.Drop)
+				waiting = async(func() error {
+					return c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1, Payload: []byte("kept")})
+				})
+				if _, err := hold.Wait(ctx); err != nil {
+					t.Fatal(err)
+				}
+				store.full.Store(true)
+				srv.CloseClientConnections()
+			case "incoming QoS 2":
+				sub, err := c.Subscribe(ctx, mqtt.Filter{Topic: "in", QoS: mqtt.QoS2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				store.full.Store(true)
+				if err := srv.Publish(&wire.Publish{Topic: "in", QoS: 2, Payload: []byte("x")}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := sub.Next(ctx); err != nil {
+					t.Fatal(err)
+				}
+				waiting = async(func() error { _, err := sub.Next(ctx); return err })
+			}
+
+			select {
+			case <-c.Done():
+			case <-ctx.Done():
+				connects := 0
+				for _, r := range srv.Packets() {
+					if r.Packet.Type() == wire.CONNECT {
+						connects++
+					}
+				}
+				t.Fatalf("the client did not end after its Store failed; it connected %d times", connects)
+			}
+			if err := c.Err(); !isStoreErr(err) || !errors.Is(err, mqtt.ErrClosed) {
+				t.Errorf("Err = %v, want ErrClosed and the Store's ENOSPC, naming the store", err)
+			}
+			if err := <-waiting; !isStoreErr(err) {
+				t.Errorf("the waiting call: %v, want the Store's ENOSPC naming the store", err)
+			}
+			if when != "incoming QoS 2" {
+				entries, err := mem.Load(persist.Outgoing)
+				if err != nil || len(entries) != 1 {
+					t.Errorf("the Store holds %d messages (%v), want the unacknowledged one", len(entries), err)
+				}
+			}
+			if when == "reconnect" {
+				return // the connection was lost before the Store failed
+			}
+			select {
+			case err := <-lost:
+				if !isStoreErr(err) {
+					t.Errorf("OnConnectionLost(%v), want the Store's ENOSPC naming the store", err)
+				}
+			default:
+				t.Error("OnConnectionLost was not called")
+			}
+		})
+	}
+}
+
+// switchable is a Store whose disk can be made full and empty again.
+type switchable struct {
+	persist.Store
+	full atomic.Bool
+}
+
+func (s *switchable) Put(d persist.Direction, id uint16, b []byte) error {
+	if s.full.Load() {
+		return errNoSpace
+	}
+	return s.Store.Put(d, id, b)
+}
+
+func (s *switchable) Delete(d persist.Direction, id uint16) error {
+	if s.full.Load() {
+		return errNoSpace
+	}
+	return s.Store.Delete(d, id)
+}
+
+func (s *switchable) Reset(d persist.Direction) error {
+	if s.full.Load() {
+		return errNoSpace
+	}
+	return s.Store.Reset(d)
 }

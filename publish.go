@@ -371,7 +371,10 @@ func (c *Client) acknowledge(in *inbound) {
 		return
 	}
 	if err := c.sess.store.Put(persist.Incoming, in.id, nil); err != nil {
-		c.logInfo("storing incoming QoS 2 state failed", "id", in.id, "error", err)
+		// Without the record, the server's next send of this message
+		// would be delivered again: no PUBREC.
+		c.storeFailed(&storeError{fmt.Sprintf("recording incoming QoS 2 message %d as received", in.id), err})
+		return
 	}
 	c.router.qos2Acked(in.id)
 	if cn != nil {

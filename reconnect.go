@@ -59,6 +59,9 @@ func (c *Client) supervise(cn *connection) {
 			if errors.As(cause, &de) {
 				err = fmt.Errorf("%w: %w", ErrClosed, cause)
 			}
+			if errors.As(cause, new(*storeError)) {
+				err = &endedError{cause}
+			}
 			c.end(err)
 			if c.opts.OnConnectionLost != nil {
 				c.opts.OnConnectionLost(err)
@@ -68,7 +71,11 @@ func (c *Client) supervise(cn *connection) {
 		if c.opts.OnConnectionLost != nil {
 			c.opts.OnConnectionLost(cause)
 		}
-		if cn = c.reconnect(cause); cn == nil {
+		var err error
+		if cn, err = c.reconnect(cause); cn == nil {
+			if err != nil {
+				c.end(&endedError{err})
+			}
 			return
 		}
 		select {
@@ -83,14 +90,20 @@ func (c *Client) supervise(cn *connection) {
 
 // final reports whether a lost connection must not be replaced: the server
 // said another client took over our session, and connecting again would
-// take it back, starting a fight that neither client wins.
+// take it back, starting a fight that neither client wins; or the Store
+// failed (storeError).
 func final(cause error) bool {
 	var de *DisconnectError
-	return errors.As(cause, &de) && de.ReasonCode == wire.SessionTakenOver
+	if errors.As(cause, &de) && de.ReasonCode == wire.SessionTakenOver {
+		return true
+	}
+	return errors.As(cause, new(*storeError))
 }
 
-// reconnect dials until a connection is established or the client ends (nil).
-func (c *Client) reconnect(lastErr error) *connection {
+// reconnect dials until a connection is established, the client ends (nil,
+// nil) or an attempt fails in a way that no other attempt can mend: the
+// Store failed (nil and the error).
+func (c *Client) reconnect(lastErr error) (*connection, error) {
 	for attempt := 1; ; attempt++ {
 		delay := c.backoff(attempt)
 		c.logInfo("reconnecting", "attempt", attempt, "delay", delay, "error", lastErr)
@@ -102,14 +115,17 @@ func (c *Client) reconnect(lastErr error) *connection {
 		case <-t.C:
 		case <-c.done:
 			t.Stop()
-			return nil
+			return nil, nil
 		}
 		cn, err := c.dialAny(c.ctx, attempt)
 		if err == nil {
-			return cn
+			return cn, nil
 		}
 		if c.Err() != nil {
-			return nil
+			return nil, nil
+		}
+		if final(err) {
+			return nil, err
 		}
 		lastErr = err
 	}
@@ -195,7 +211,7 @@ func (c *Client) establish(cn *connection, ack *wire.Connack, first bool) error 
 		// No session on the server: the IDs of incoming QoS 2 messages
 		// we were waiting to see released mean nothing any more.
 		if err := c.opts.Store.Reset(persist.Incoming); err != nil {
-			return fmt.Errorf("mqtt: resetting the session store: %w", err)
+			return &storeError{"forgetting the incoming messages of the last session", err}
 		}
 		c.router.newSession()
 	}
@@ -256,6 +272,17 @@ func (c *Client) resubscribe(cn *connection) {
 			cn.w.queue(pkt)
 		}
 	}
+}
+
+// storeFailed ends the client after its Store failed outside the reading
+// goroutine: through the connection's end when it has one, as a failed
+// commit does, so that OnConnectionLost hears of it.
+func (c *Client) storeFailed(err *storeError) {
+	if cn := c.current(); cn != nil {
+		cn.fail(err)
+		return
+	}
+	c.end(&endedError{err})
 }
 
 // current returns the connection, or nil while the client is reconnecting.

@@ -303,7 +303,7 @@ func (s *session) complete(id uint16, want wire.Type, r result) error {
 	if want == wire.PUBLISH || want == wire.PUBREL {
 		if err := s.store.Delete(persist.Outgoing, id); err != nil {
 			s.unsettle(o)
-			return fmt.Errorf("mqtt: removing message %d from the store: %w", id, err)
+			return &storeError{fmt.Sprintf("removing message %d", id), err}
 		}
 	}
 	s.finish(o, r)
@@ -414,7 +414,7 @@ func (c *Client) resume(cn *connection, sessionPresent bool) error {
 
 	entries, err := s.store.Load(persist.Outgoing)
 	if err != nil {
-		return fmt.Errorf("mqtt: loading unacknowledged messages from the store: %w", err)
+		return &storeError{"loading unacknowledged messages", err}
 	}
 	for _, e := range entries {
 		s.mu.Lock()
