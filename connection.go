@@ -263,6 +263,13 @@ func (cn *connection) readBatch(mayInterrupt bool) bool {
 				return false
 			}
 			cn.commit() // what arrived before the end still counts
+			if errors.As(err, new(*wire.Error)) {
+				// A fixed header that breaks the rules, or a packet
+				// over our Maximum Packet Size: the server is told
+				// why (0x81, 0x95) before the connection closes.
+				cn.protocolViolation(err)
+				return false
+			}
 			cn.fail(&lossError{cn.server, err})
 			return false
 		}
@@ -327,18 +334,26 @@ func ackResult(code ReasonCode, props *wire.Properties, codes []ReasonCode) resu
 	return r
 }
 
-// settle records an acknowledgement of the operation with identifier id;
-// want is the kind of operation it answers. The operation is finished, and
-// its message removed from the Store, at the end of the batch.
-func (cn *connection) settle(id uint16, want wire.Type, r result) {
-	o := cn.c.sess.settle(id, want)
+// settle records the acknowledgement ack of the operation with identifier
+// id. The operation is finished, and its message removed from the Store, at
+// the end of the batch. An acknowledgement that cannot be right for the
+// operation is a protocol error.
+func (cn *connection) settle(id uint16, ack wire.Type, r result) error {
+	o, err := cn.c.sess.settle(id, ack)
 	if o == nil {
-		return
+		return err
 	}
-	if want == wire.PUBLISH || want == wire.PUBREL {
+	if ack == wire.SUBACK || ack == wire.UNSUBACK {
+		if err := o.checkCodes(r.codes, cn.version); err != nil {
+			cn.c.sess.unsettle(o) // sent again on the next connection
+			return err
+		}
+	}
+	if o.kind == wire.PUBLISH || o.kind == wire.PUBREL {
 		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Outgoing, ID: id, Delete: true})
 	}
 	cn.batch.settled = append(cn.batch.settled, settled{o, r})
+	return nil
 }
 
 // commit ends a batch: it makes its Store changes, then finishes its
@@ -409,12 +424,8 @@ func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
 		id := uint16(body[0])<<8 | uint16(body[1])
 		if id != 0 {
 			switch h.Type {
-			case wire.PUBACK:
-				cn.settle(id, wire.PUBLISH, result{})
-				return nil
-			case wire.PUBCOMP:
-				cn.settle(id, wire.PUBREL, result{})
-				return nil
+			case wire.PUBACK, wire.PUBCOMP:
+				return cn.settle(id, h.Type, result{})
 			case wire.PUBREC:
 				return c.receivePubrec(cn, id, wire.Success, nil)
 			}
@@ -427,8 +438,7 @@ func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
 	c.trace(false, pkt)
 	switch p := pkt.(type) {
 	case *wire.Puback:
-		cn.settle(p.PacketID, wire.PUBLISH, ackResult(p.ReasonCode, p.Properties, nil))
-		return nil
+		return cn.settle(p.PacketID, wire.PUBACK, ackResult(p.ReasonCode, p.Properties, nil))
 	case *wire.Pubrec:
 		return c.receivePubrec(cn, p.PacketID, p.ReasonCode, p.Properties)
 	case *wire.Pubcomp:
@@ -439,16 +449,13 @@ func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
 		if p.ReasonCode.IsError() {
 			c.logInfo("PUBCOMP with a reason code", "id", p.PacketID, "reason", p.ReasonCode.String())
 		}
-		cn.settle(p.PacketID, wire.PUBREL, result{})
-		return nil
+		return cn.settle(p.PacketID, wire.PUBCOMP, result{})
 	case *wire.Pubrel:
 		return c.receivePubrel(cn, p)
 	case *wire.Suback:
-		cn.settle(p.PacketID, wire.SUBSCRIBE, ackResult(0, p.Properties, p.ReasonCodes))
-		return nil
+		return cn.settle(p.PacketID, wire.SUBACK, ackResult(0, p.Properties, p.ReasonCodes))
 	case *wire.Unsuback:
-		cn.settle(p.PacketID, wire.UNSUBSCRIBE, ackResult(0, p.Properties, p.ReasonCodes))
-		return nil
+		return cn.settle(p.PacketID, wire.UNSUBACK, ackResult(0, p.Properties, p.ReasonCodes))
 	case *wire.Pingresp:
 		cn.pingSent.Store(0)
 		return nil

@@ -294,13 +294,15 @@ func messageProps(m *Message) *wire.Properties {
 func (c *Client) receivePubrec(cn *connection, id uint16, code ReasonCode, props *wire.Properties) error {
 	if code.IsError() {
 		// A refusal ends the flow: no PUBREL (MQTT-4.4.0-2).
-		cn.settle(id, wire.PUBLISH, ackResult(code, props, nil))
-		return nil
+		return cn.settle(id, wire.PUBREC, ackResult(code, props, nil))
+	}
+	moved, known, err := c.sess.toPubrel(id)
+	if err != nil {
+		return err
 	}
 	b := &cn.batch
 	b.rels = append(b.rels, wire.Pubrel{PacketID: id}) // MQTT-4.3.3-4
 	rel := &b.rels[len(b.rels)-1]
-	moved, known := c.sess.toPubrel(id)
 	if moved {
 		// Stored in place of the PUBLISH before it is sent.
 		start := len(b.arena)
@@ -383,11 +385,17 @@ func (c *Client) acknowledge(in *inbound) {
 }
 
 // receivePubrel completes an incoming QoS 2 flow: the identifier is free
-// again and PUBCOMP goes out (MQTT-4.3.3-11, MQTT-4.3.3-12).
+// again and PUBCOMP goes out (MQTT-4.3.3-11, MQTT-4.3.3-12). A v5 server
+// that releases an identifier we hold nothing for hears so (0x92); it
+// completes its side all the same.
 func (c *Client) receivePubrel(cn *connection, p *wire.Pubrel) error {
-	c.router.qos2Released(p.PacketID)
-	cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Incoming, ID: p.PacketID, Delete: true})
-	cn.batch.out = append(cn.batch.out, &wire.Pubcomp{PacketID: p.PacketID})
+	comp := &wire.Pubcomp{PacketID: p.PacketID}
+	if c.router.qos2Released(p.PacketID) {
+		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Incoming, ID: p.PacketID, Delete: true})
+	} else if cn.version == wire.V5 {
+		comp.ReasonCode = wire.PacketIdentifierNotFound
+	}
+	cn.batch.out = append(cn.batch.out, comp)
 	return nil
 }
 

@@ -250,19 +250,78 @@ func (s *session) removeLocked(id uint16) {
 // out of play as its acknowledgement arrives, finish completes it once the
 // Store no longer holds it.
 
-// settle claims the operation with identifier id for the acknowledgement
-// that arrived; want is the kind of operation it answers. It returns nil
-// when there is none: an acknowledgement for something not in flight, a
-// duplicate after a resend, is harmless and ignored.
-func (s *session) settle(id uint16, want wire.Type) *op {
+// settle claims the operation with identifier id for its acknowledgement
+// ack (PUBACK, a refusing PUBREC, PUBCOMP, SUBACK or UNSUBACK), which
+// arrived. It returns nil when there is none: an acknowledgement for
+// something not in flight, a duplicate after a resend, is harmless and
+// ignored. One of the other QoS flow is not: see checkFlow.
+func (s *session) settle(id uint16, ack wire.Type) (*op, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.ops[id]
-	if o == nil || o.kind != want || o.settling {
-		return nil
+	if o == nil || o.settling {
+		return nil, nil
+	}
+	if err := o.checkFlow(ack); err != nil {
+		return nil, err
+	}
+	if o.kind != answered[ack] {
+		return nil, nil
 	}
 	o.settling = true
-	return o
+	return o, nil
+}
+
+// answered is the kind of operation each acknowledgement settles.
+var answered = [...]wire.Type{
+	wire.PUBACK:   wire.PUBLISH,
+	wire.PUBREC:   wire.PUBLISH,
+	wire.PUBCOMP:  wire.PUBREL,
+	wire.SUBACK:   wire.SUBSCRIBE,
+	wire.UNSUBACK: wire.UNSUBSCRIBE,
+}
+
+// checkFlow refuses an acknowledgement of the other QoS flow, which a
+// server that follows the protocol never sends: taking a PUBACK for a QoS 2
+// message as success would remove it from the Store with no PUBREC, PUBREL
+// and PUBCOMP (MQTT-4.3.3-1), and nobody would know whether it arrived.
+func (o *op) checkFlow(ack wire.Type) error {
+	switch {
+	case ack == wire.PUBACK && o.qos == 2 && (o.kind == wire.PUBLISH || o.kind == wire.PUBREL):
+		return &wire.Error{Code: wire.ProtocolError, Packet: ack,
+			Reason: fmt.Sprintf("PUBACK for QoS 2 message %d, which needs PUBREC, PUBREL and PUBCOMP", o.id)}
+	case ack == wire.PUBREC && o.qos == 1 && o.kind == wire.PUBLISH:
+		return &wire.Error{Code: wire.ProtocolError, Packet: ack,
+			Reason: fmt.Sprintf("PUBREC for QoS 1 message %d, which needs PUBACK", o.id)}
+	}
+	return nil
+}
+
+// checkCodes refuses a SUBACK or UNSUBACK whose reason codes do not answer
+// the request: one for each filter, in order (MQTT-3.8.4-6, MQTT-3.9.3-1,
+// MQTT-3.11.3-1; a 3.x UNSUBACK has none), and no QoS above the one asked
+// for (MQTT-3.8.4-7 binds the server). Filters() would otherwise report a
+// grant that never happened.
+func (o *op) checkCodes(codes []ReasonCode, v wire.Version) error {
+	switch p := o.pkt.(type) {
+	case *wire.Subscribe:
+		if len(codes) != len(p.Filters) {
+			return &wire.Error{Code: wire.ProtocolError, Packet: wire.SUBACK,
+				Reason: fmt.Sprintf("%d reason codes for the %d filters of SUBSCRIBE %d", len(codes), len(p.Filters), o.id)}
+		}
+		for i, code := range codes {
+			if !code.IsError() && byte(code) > p.Filters[i].QoS {
+				return &wire.Error{Code: wire.ProtocolError, Packet: wire.SUBACK,
+					Reason: fmt.Sprintf("QoS %d granted for filter %q, which asked for %d", code, p.Filters[i].Topic, p.Filters[i].QoS)}
+			}
+		}
+	case *wire.Unsubscribe:
+		if v == wire.V5 && len(codes) != len(p.Topics) {
+			return &wire.Error{Code: wire.ProtocolError, Packet: wire.UNSUBACK,
+				Reason: fmt.Sprintf("%d reason codes for the %d filters of UNSUBSCRIBE %d", len(codes), len(p.Topics), o.id)}
+		}
+	}
+	return nil
 }
 
 // unsettle puts back an operation whose Store change failed: a new
@@ -295,12 +354,12 @@ func (s *session) finish(o *op, r result) {
 
 // complete settles, removes from the Store and finishes in one go, for
 // acknowledgements outside the reading goroutine's batches.
-func (s *session) complete(id uint16, want wire.Type, r result) error {
-	o := s.settle(id, want)
+func (s *session) complete(id uint16, ack wire.Type, r result) error {
+	o, err := s.settle(id, ack)
 	if o == nil {
-		return nil
+		return err
 	}
-	if want == wire.PUBLISH || want == wire.PUBREL {
+	if o.kind == wire.PUBLISH || o.kind == wire.PUBREL {
 		if err := s.store.Delete(persist.Outgoing, id); err != nil {
 			s.unsettle(o)
 			return &storeError{fmt.Sprintf("removing message %d", id), err}
@@ -314,22 +373,26 @@ func (s *session) complete(id uint16, want wire.Type, r result) error {
 // PUBREC (MQTT-4.3.3-6: the PUBLISH is never sent again); the caller
 // stores the PUBREL in place of the PUBLISH before sending it
 // (MQTT-4.3.3-4). moved reports that id was a QoS 2 PUBLISH in flight,
-// known that it had moved before (a PUBREC sent again).
-func (s *session) toPubrel(id uint16) (moved, known bool) {
+// known that it had moved before (a PUBREC sent again); err, a PUBREC for
+// a QoS 1 message.
+func (s *session) toPubrel(id uint16) (moved, known bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.ops[id]
 	if o == nil || o.settling {
-		return false, false
+		return false, false, nil
+	}
+	if err := o.checkFlow(wire.PUBREC); err != nil {
+		return false, false, err
 	}
 	if o.kind == wire.PUBREL {
-		return false, true
+		return false, true, nil
 	}
 	if o.kind != wire.PUBLISH || o.qos != 2 {
-		return false, false
+		return false, false, nil
 	}
 	o.kind = wire.PUBREL
-	return true, true
+	return true, true, nil
 }
 
 // drain waits until no operation is in flight, ctx ends, or the client ends.
@@ -426,7 +489,7 @@ func (c *Client) resume(cn *connection, sessionPresent bool) error {
 		kind := o.kind
 		if kind == wire.PUBREL && !sessionPresent {
 			s.mu.Unlock()
-			if err := s.complete(e.ID, wire.PUBREL, result{}); err != nil {
+			if err := s.complete(e.ID, wire.PUBCOMP, result{}); err != nil {
 				return err
 			}
 			continue

@@ -572,10 +572,14 @@ func (r *router) qos2Acked(id uint16) {
 	r.mu.Unlock()
 }
 
-func (r *router) qos2Released(id uint16) {
+// qos2Released forgets an incoming QoS 2 identifier the server released,
+// and reports whether it was known.
+func (r *router) qos2Released(id uint16) bool {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, known := r.qos2[id]
 	delete(r.qos2, id)
-	r.mu.Unlock()
+	return known
 }
 
 // resolveAlias applies a topic alias the server set (MQTT-3.3.2-10). One
