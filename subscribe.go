@@ -23,11 +23,17 @@ type Filter struct {
 	RetainHandling    byte // v5: 0 send retained messages, 1 only for a new subscription, 2 never
 }
 
-// maxQueuedQoS0 bounds the QoS 0 messages waiting in one Subscription. QoS 0
-// has no flow control, and the reading goroutine never waits for the
-// application, so beyond this the oldest QoS 0 messages are dropped. QoS 1
-// and 2 messages are never dropped: the client's Receive Maximum bounds them.
+// maxQueuedQoS0 bounds how many QoS 0 messages wait in one Subscription, as
+// DialOptions.MaxQueuedBytes bounds their bytes. QoS 0 has no flow control,
+// and the reading goroutine never waits for the application, so a QoS 0
+// message that does not fit is dropped: the newest, never one already
+// queued. QoS 1 and 2 messages are never dropped: the client's Receive
+// Maximum bounds them.
 const maxQueuedQoS0 = 1 << 16
+
+// defaultMaxQueuedBytes is DialOptions.MaxQueuedBytes's default: 16 MiB per
+// Subscription, which a small service can afford for each of a few.
+const defaultMaxQueuedBytes = 16 << 20
 
 // Subscription receives the messages matching its filters. Next hands them
 // out in the order they arrived. It is safe for concurrent use.
@@ -42,6 +48,7 @@ type Subscription struct {
 	queue   []delivery
 	head    int
 	qos0    int           // QoS 0 messages in queue
+	bytes   int           // their size (delivery.size)
 	dropped int           // QoS 0 messages dropped because the queue was full
 	notify  chan struct{} // capacity 1: something was queued
 	closed  bool
@@ -51,6 +58,18 @@ type delivery struct {
 	msg   Message
 	in    *inbound // nil for QoS 0, and once acknowledged (acked)
 	acked bool     // a QoS 1/2 message acknowledged before Next took it (remove)
+	size  int      // msg's weight in the bounds of queued messages (sizeOf)
+}
+
+// sizeOf is what a message weighs in the bounds of queued messages
+// (DialOptions.MaxQueuedBytes): the bytes of its topic, payload and
+// properties, which is what it keeps in memory.
+func sizeOf(m *Message) int {
+	n := len(m.Topic) + len(m.Payload) + len(m.ContentType) + len(m.ResponseTopic) + len(m.CorrelationData)
+	for _, p := range m.UserProperties {
+		n += len(p.Key) + len(p.Value)
+	}
+	return n
 }
 
 // inbound is an incoming QoS 1 or 2 message awaiting its acknowledgement.
@@ -231,6 +250,7 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 			}
 			if d.in == nil && !d.acked {
 				s.qos0--
+				s.bytes -= d.size
 			}
 			s.mu.Unlock()
 			if d.in != nil {
@@ -254,7 +274,9 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 }
 
 // Dropped returns how many QoS 0 messages this Subscription dropped because
-// the application did not call Next fast enough.
+// the application did not call Next fast enough: those that arrived while
+// its queue was full (DialOptions.MaxQueuedBytes, or 65,536 messages). The
+// newest are dropped; what was queued stays, in order.
 func (s *Subscription) Dropped() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -287,13 +309,14 @@ func (s *Subscription) push(d delivery) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if d.in == nil {
-		if s.qos0 >= maxQueuedQoS0 {
-			s.dropped++
+	if d.in == nil && !d.acked {
+		if s.qos0 >= maxQueuedQoS0 || (s.bytes > 0 && s.bytes+d.size > s.c.opts.MaxQueuedBytes) {
+			s.dropped++ // the newest: Next hands out in order what it has
 			s.mu.Unlock()
 			return true
 		}
 		s.qos0++
+		s.bytes += d.size
 	}
 	s.queue = append(s.queue, d)
 	s.mu.Unlock()
@@ -491,7 +514,7 @@ func (r *router) route(p *wire.Publish, in *inbound) {
 		in.session = r.session
 		r.acks = append(r.acks, in)
 	}
-	d := delivery{msg: m, in: in}
+	d := delivery{msg: m, in: in, size: sizeOf(&m)}
 	matched := false
 	for _, s := range r.subs {
 		if !r.wants(s, &m) {
