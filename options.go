@@ -147,8 +147,10 @@ type DialOptions struct {
 	// newest: what is queued stays, in order. Subscription.Dropped counts
 	// them. A message larger than the bound is still queued when no other
 	// QoS 0 message waits. QoS 1 and 2 messages are never dropped and do
-	// not count: ReceiveMaximum bounds them. 0 or negative: 16 MiB per
-	// Subscription.
+	// not count: ReceiveMaximum bounds them. The messages held for a
+	// future Subscribe because none matched (a resumed session's) have the
+	// same bound, whatever their QoS: see Client.Dropped. 0 or negative:
+	// 16 MiB per Subscription.
 	MaxQueuedBytes int
 	// TopicAliasMaximum is how many topic aliases the server may set on
 	// messages it sends us (v5). 0: none.

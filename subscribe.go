@@ -81,6 +81,8 @@ type inbound struct {
 	session int  // the router's session count when it arrived
 	pending int  // deliveries not yet handed out
 	ready   bool // every delivery handed out
+	held    bool // held for a future Subscription (router.held)
+	early   bool // acknowledged while held (router.dueLocked)
 }
 
 // Subscribe subscribes to filters and blocks until the server's SUBACK. The
@@ -283,6 +285,20 @@ func (s *Subscription) Dropped() int {
 	return s.dropped
 }
 
+// Dropped returns how many messages the client dropped that no open
+// Subscription accounts for: messages that matched no Subscription and
+// found no room among those held for the first Subscribe that will match
+// (a resumed session's, before the application subscribes again; bounded
+// like a Subscription's QoS 0 queue, by DialOptions.MaxQueuedBytes and
+// 65,536 messages). A QoS 1 or 2 message dropped is acknowledged, so the
+// server does not send it again. A Subscription's own drops are counted in
+// its Dropped.
+func (c *Client) Dropped() int {
+	c.router.mu.Lock()
+	defer c.router.mu.Unlock()
+	return c.router.dropped
+}
+
 // Unsubscribe unsubscribes from every filter of s and blocks until UNSUBACK.
 // Next then hands out what s had already received, then returns ErrClosed;
 // those QoS 1 and 2 messages are acknowledged at once, since the server
@@ -359,7 +375,8 @@ type router struct {
 	// ackMu keeps the acknowledgements in arrival order from the moment
 	// delivered takes them off acks until they are queued for writing,
 	// when several goroutines call Next at once (MQTT-4.6.0-2). Taken
-	// before mu, never by the reading goroutine.
+	// before mu. The reading goroutine takes it only for a message that
+	// nobody can take, which it acknowledges at once (route).
 	ackMu sync.Mutex
 
 	mu      sync.Mutex
@@ -367,6 +384,8 @@ type router struct {
 	subs    []*Subscription
 	nextSub int
 	held    []delivery        // messages that matched no subscription yet
+	heldLen int               // their size (delivery.size)
+	dropped int               // messages no Subscription accounts for (Client.Dropped)
 	acks    []*inbound        // in arrival order
 	qos2    map[uint16]uint8  // incoming QoS 2 identifiers not yet released
 	aliases map[uint16]string // topic aliases the server set (v5)
@@ -437,11 +456,20 @@ func (r *router) add(s *Subscription) {
 	r.subs = append(r.subs, s)
 	kept := r.held[:0]
 	for _, d := range r.held {
-		if s.matches(d.msg.Topic) {
-			s.push(d)
-		} else {
+		if !s.matches(d.msg.Topic) {
 			kept = append(kept, d)
+			continue
 		}
+		r.heldLen -= d.size
+		if in := d.in; in != nil {
+			in.held = false
+			if in.early {
+				// Acknowledged while held: handed out as it is,
+				// with nothing more to acknowledge.
+				d.in, d.acked = nil, true
+			}
+		}
+		s.push(d)
 	}
 	clear(r.held[len(kept):])
 	r.held = kept
@@ -494,7 +522,10 @@ func (r *router) dropFilters(topics []string) {
 }
 
 // route hands a message to every subscription it matches; in is nil for
-// QoS 0.
+// QoS 0. A message that matches none is held for the first that will
+// (holdLocked), or, when the held messages are at their bound, dropped:
+// acknowledged at once if QoS 1 or 2 (MQTT-4.5.0-2), in its turn, and
+// counted in Client.Dropped.
 func (r *router) route(p *wire.Publish, in *inbound) {
 	m := Message{Topic: p.Topic, Payload: p.Payload, QoS: QoS(p.QoS), Retain: p.Retain, Duplicate: p.Dup}
 	if pr := p.Properties; pr != nil {
@@ -509,7 +540,6 @@ func (r *router) route(p *wire.Publish, in *inbound) {
 		m.SubscriptionIDs = pr.SubscriptionIDs
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if in != nil {
 		in.session = r.session
 		r.acks = append(r.acks, in)
@@ -529,16 +559,35 @@ func (r *router) route(p *wire.Publish, in *inbound) {
 			in.pending--
 		}
 	}
-	if !matched {
-		// No subscription: hold it for the first one that matches
-		// (a resumed session, before the application subscribes again).
-		if in != nil {
-			in.pending = 1
-		}
-		if in != nil || len(r.held) < maxQueuedQoS0 {
-			r.held = append(r.held, d)
-		}
+	if matched || r.holdLocked(d) {
+		r.mu.Unlock()
+		return
 	}
+	r.dropped++
+	if in == nil {
+		r.mu.Unlock()
+		return
+	}
+	in.pending = 1
+	r.mu.Unlock()
+	r.delivered(in)
+}
+
+// holdLocked keeps d, which matched no Subscription, for the first one that
+// matches (a resumed session, before the application subscribes again). It
+// reports false when d does not fit: the held messages, whatever their QoS,
+// are bounded like a Subscription's QoS 0 messages, by maxQueuedQoS0 and
+// DialOptions.MaxQueuedBytes (one larger than that fits alone).
+func (r *router) holdLocked(d delivery) bool {
+	if len(r.held) >= maxQueuedQoS0 || (r.heldLen > 0 && r.heldLen+d.size > r.c.opts.MaxQueuedBytes) {
+		return false
+	}
+	if d.in != nil {
+		d.in.pending, d.in.held = 1, true
+	}
+	r.held = append(r.held, d)
+	r.heldLen += d.size
+	return true
 }
 
 // wants reports whether s should receive m: by subscription identifier
@@ -562,17 +611,46 @@ func (r *router) delivered(in *inbound) {
 		return
 	}
 	in.ready = true
-	n := 0
-	for n < len(r.acks) && r.acks[n].ready {
-		n++
-	}
-	due := slices.Clone(r.acks[:n])
-	clear(r.acks[:n])
-	r.acks = r.acks[n:]
+	due := r.dueLocked()
 	r.mu.Unlock()
 	for _, a := range due {
 		r.c.acknowledge(a)
 	}
+}
+
+// dueLocked takes off acks the acknowledgements now due, in arrival order:
+// those of the messages handed out, up to the first one that is not.
+//
+// A held message (one that matched no Subscription yet) does not stop them:
+// it may wait for a Subscribe that never comes (a resumed session's filter
+// the application no longer uses), and would hold back every later
+// acknowledgement for good. So when an acknowledgement behind it is due, a
+// held QoS 1 or 2 message is acknowledged too, and stays held: the first
+// Subscribe that matches still receives it, once, as it would a QoS 0
+// message. The price: the server now considers it delivered, and a crash
+// before that Subscribe loses it where it would otherwise have been sent
+// again.
+func (r *router) dueLocked() []*inbound {
+	n := 0
+	for i, a := range r.acks {
+		if a.ready {
+			n = i + 1
+		} else if !a.held {
+			break
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	due := slices.Clone(r.acks[:n])
+	for _, a := range due {
+		if !a.ready {
+			a.early = true // held: handed out later without acknowledgement (add)
+		}
+	}
+	clear(r.acks[:n])
+	r.acks = r.acks[n:]
+	return due
 }
 
 // qos2Seen records an incoming QoS 2 identifier; dup reports that it is

@@ -1,13 +1,109 @@
 package mqtt_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"testing/synctest"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/culex-mqtt/mqtt"
 	"github.com/culex-mqtt/mqtt/wire"
 )
+
+// recorder reads everything the client sends from the moment it starts, so
+// that a test can assert both what has been sent by now and that nothing
+// else was: sent returns what arrived by the time every goroutine of the
+// bubble is blocked (synctest.Wait), without waiting for a packet that
+// must not come.
+type recorder struct {
+	p  *peer
+	ch chan wire.Packet
+}
+
+func (p *peer) record() *recorder {
+	r := &recorder{p: p, ch: make(chan wire.Packet, 4096)}
+	go func() {
+		defer close(r.ch)
+		for {
+			pkt, err := p.r.ReadPacket(p.v)
+			if err != nil {
+				return // the test's end closed the pipe
+			}
+			r.ch <- pkt
+		}
+	}()
+	return r
+}
+
+// next waits for the next packet the client sends.
+func (r *recorder) next() wire.Packet {
+	r.p.t.Helper()
+	pkt, ok := <-r.ch
+	if !ok {
+		r.p.t.Fatal("peer: the connection ended")
+	}
+	return pkt
+}
+
+// sent returns, once the bubble is idle, what the client sent since the
+// last call, each packet as describe writes it.
+func (r *recorder) sent() []string {
+	synctest.Wait()
+	got := []string{}
+	for {
+		select {
+		case pkt, ok := <-r.ch:
+			if !ok {
+				return got
+			}
+			got = append(got, describe(pkt))
+		default:
+			return got
+		}
+	}
+}
+
+// subscribe has c subscribe to f, grants it, and returns the Subscription.
+func (r *recorder) subscribe(c *mqtt.Client, f mqtt.Filter) *mqtt.Subscription {
+	r.p.t.Helper()
+	res := make(chan *mqtt.Subscription, 1)
+	go func() {
+		s, err := c.Subscribe(context.Background(), f)
+		if err != nil {
+			r.p.t.Error(err)
+		}
+		res <- s
+	}()
+	pkt, ok := r.next().(*wire.Subscribe)
+	if !ok {
+		r.p.t.Fatal("peer: expected SUBSCRIBE")
+	}
+	r.p.send(&wire.Suback{PacketID: pkt.PacketID, ReasonCodes: []wire.ReasonCode{wire.ReasonCode(f.QoS)}})
+	return <-res
+}
+
+func describe(pkt wire.Packet) string {
+	switch p := pkt.(type) {
+	case *wire.Puback:
+		return fmt.Sprintf("PUBACK %d", p.PacketID)
+	case *wire.Pubrec:
+		return fmt.Sprintf("PUBREC %d", p.PacketID)
+	case *wire.Pubcomp:
+		return fmt.Sprintf("PUBCOMP %d", p.PacketID)
+	case *wire.Unsubscribe:
+		return fmt.Sprintf("UNSUBSCRIBE %v", p.Topics)
+	case *wire.Subscribe:
+		topics := make([]string, len(p.Filters))
+		for i, f := range p.Filters {
+			topics[i] = f.Topic
+		}
+		return fmt.Sprintf("SUBSCRIBE %v", topics)
+	}
+	return pkt.Type().String()
+}
 
 // expectNext fails unless s hands out exactly the payloads want, in order,
 // and then has nothing more.
@@ -24,6 +120,105 @@ func expectNext(t *testing.T, s *mqtt.Subscription, want ...string) {
 	if m, err := s.Next(done); err == nil {
 		t.Fatalf("Next = %q, want nothing more", m.Payload)
 	}
+}
+
+// Messages of a resumed session that match no Subscription yet are held for
+// the first Subscribe that matches, but a held message never holds back the
+// acknowledgement of a later message the application has taken
+// (MQTT-4.6.0-2, MQTT-4.6.0-3): it is acknowledged then, and stays held,
+// handed out once, without a second acknowledgement.
+func TestHeldMessagesDoNotHoldBackAcks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V311, &wire.Connack{SessionPresent: true}, &mqtt.DialOptions{ClientID: "x", KeepSession: true})
+		r := p.record()
+		sb := r.subscribe(c, mqtt.Filter{Topic: "b", QoS: mqtt.QoS1})
+		p.send(&wire.Publish{QoS: 1, PacketID: 1, Topic: "old", Payload: []byte("held 1")},
+			&wire.Publish{QoS: 2, PacketID: 2, Topic: "old", Payload: []byte("held 2")},
+			&wire.Publish{QoS: 1, PacketID: 3, Topic: "b", Payload: []byte("live")})
+		if got := r.sent(); len(got) != 0 {
+			t.Fatalf("acknowledged before anything was handed out: %v", got)
+		}
+		expectNext(t, sb, "live")
+		if diff := cmp.Diff([]string{"PUBACK 1", "PUBREC 2", "PUBACK 3"}, r.sent()); diff != "" {
+			t.Fatalf("acknowledgements once the later message was handed out (-want +got):\n%s", diff)
+		}
+		so := r.subscribe(c, mqtt.Filter{Topic: "old", QoS: mqtt.QoS2})
+		expectNext(t, so, "held 1", "held 2")
+		p.send(&wire.Pubrel{PacketID: 2})
+		if diff := cmp.Diff([]string{"PUBCOMP 2"}, r.sent()); diff != "" {
+			t.Errorf("after handing out the held messages (-want +got):\n%s", diff)
+		}
+		if got := c.Dropped(); got != 0 {
+			t.Errorf("Dropped() = %d, want 0", got)
+		}
+	})
+}
+
+// Messages held for a future Subscribe are bounded by bytes (topic and
+// payload, DialOptions.MaxQueuedBytes): one that does not fit is dropped,
+// acknowledged if QoS 1/2 (MQTT-4.5.0-2) in arrival order (MQTT-4.6.0-2,
+// MQTT-4.6.0-3), and counted in Client.Dropped; those that fit go to the
+// first Subscribe that matches.
+func TestHeldMessagesBoundedByBytes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{SessionPresent: true},
+			&mqtt.DialOptions{ClientID: "x", KeepSession: true, MaxQueuedBytes: 1000})
+		r := p.record()
+		payload := func(i int) []byte { return fmt.Appendf(bytes.Repeat([]byte{'.'}, 97), "%02d", i) } // 99 bytes: 100 with the topic
+		var want []string
+		var acks []string
+		for i := 1; i <= 12; i++ {
+			p.send(&wire.Publish{QoS: 1, PacketID: uint16(i), Topic: "h", Payload: payload(i)})
+			acks = append(acks, fmt.Sprint("PUBACK ", i))
+			if i <= 10 {
+				want = append(want, string(payload(i)))
+			}
+		}
+		p.send(&wire.Publish{Topic: "h", Payload: payload(13)},
+			&wire.Publish{QoS: 2, PacketID: 14, Topic: "h", Payload: payload(14)})
+		acks = append(acks, "PUBREC 14")
+		// 1 to 10 fill the 1000 bytes; 11 and 12 are acknowledged at once,
+		// and 1 to 10, held, with them, since they arrived before.
+		if diff := cmp.Diff(acks, r.sent()); diff != "" {
+			t.Errorf("acknowledgements (-want +got):\n%s", diff)
+		}
+		if got := c.Dropped(); got != 4 {
+			t.Errorf("Dropped() = %d, want 4 (11, 12, the QoS 0 13 and 14)", got)
+		}
+		s := r.subscribe(c, mqtt.Filter{Topic: "h", QoS: mqtt.QoS2})
+		expectNext(t, s, want...)
+		if got := r.sent(); len(got) != 0 {
+			t.Errorf("handing out the held messages sent %v", got)
+		}
+	})
+}
+
+// Messages held for a future Subscribe are bounded by count too (65,536):
+// held QoS 0 messages beyond it are dropped and counted in Client.Dropped.
+func TestHeldMessagesBoundedByCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V311, &wire.Connack{}, nil)
+		const held, extra = 1 << 16, 3
+		for range held + extra {
+			p.send(&wire.Publish{Topic: "h", Payload: []byte("x")})
+		}
+		r := p.record()
+		p.send(&wire.Pingresp{}) // read after the last PUBLISH
+		synctest.Wait()
+		if got := c.Dropped(); got != extra {
+			t.Errorf("Dropped() = %d, want %d", got, extra)
+		}
+		s := r.subscribe(c, mqtt.Filter{Topic: "h"})
+		for i := range held {
+			if _, err := s.Next(context.Background()); err != nil {
+				t.Fatalf("Next %d: %v", i, err)
+			}
+		}
+		expectNext(t, s)
+		if got := s.Dropped(); got != 0 {
+			t.Errorf("Subscription.Dropped() = %d, want 0", got)
+		}
+	})
 }
 
 // A Subscription whose application does not call Next keeps at most
@@ -74,6 +269,9 @@ func TestQoS0QueueBoundedByBytes(t *testing.T) {
 					}
 				}
 				expectNext(t, s)
+				if got := c.Dropped(); got != 0 {
+					t.Errorf("Client.Dropped() = %d, want 0: the Subscription counts its own", got)
+				}
 			})
 		})
 	}
