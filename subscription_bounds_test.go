@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"testing/synctest"
@@ -85,6 +86,15 @@ func (r *recorder) subscribe(c *mqtt.Client, f mqtt.Filter) *mqtt.Subscription {
 	return <-res
 }
 
+func encode(t *testing.T, pkt wire.Packet) []byte {
+	t.Helper()
+	b, err := pkt.Append(nil, wire.V5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func describe(pkt wire.Packet) string {
 	switch p := pkt.(type) {
 	case *wire.Puback:
@@ -120,6 +130,284 @@ func expectNext(t *testing.T, s *mqtt.Subscription, want ...string) {
 	if m, err := s.Next(done); err == nil {
 		t.Fatalf("Next = %q, want nothing more", m.Payload)
 	}
+}
+
+// A Subscribe whose ctx ends before its SUBACK leaves the server
+// subscribed. Messages that match only that subscription can never be read:
+// they are acknowledged at once (MQTT-4.5.0-2, MQTT-3.3.4-1), in arrival
+// order (MQTT-4.6.0-2, MQTT-4.6.0-3), and counted in Client.Dropped, so that
+// they never hold back the acknowledgement of a message that arrived after
+// them. When the SUBACK arrives, the client unsubscribes from the filters the
+// server granted (not the refused one), with nobody waiting for the
+// UNSUBACK; a new Subscribe to the filter then receives again.
+func TestAbandonedSubscribe(t *testing.T) {
+	for _, v := range []wire.Version{wire.V311, wire.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, p := dialPeer(t, v, &wire.Connack{}, &mqtt.DialOptions{ClientID: "x"})
+				r := p.record()
+				sb := r.subscribe(c, mqtt.Filter{Topic: "b", QoS: mqtt.QoS1})
+
+				ctx, cancel := context.WithCancel(context.Background())
+				res := async(func() error {
+					_, err := c.Subscribe(ctx, mqtt.Filter{Topic: "a/#", QoS: mqtt.QoS2}, mqtt.Filter{Topic: "z", QoS: mqtt.QoS1})
+					return err
+				})
+				sub, ok := r.next().(*wire.Subscribe)
+				if !ok {
+					t.Fatal("expected SUBSCRIBE")
+				}
+				cancel()
+				if err := <-res; !errors.Is(err, context.Canceled) {
+					t.Fatalf("Subscribe = %v, want context.Canceled", err)
+				}
+
+				p.send(&wire.Publish{QoS: 1, PacketID: 1, Topic: "a/1", Payload: []byte("nobody")},
+					&wire.Publish{QoS: 2, PacketID: 2, Topic: "a/2", Payload: []byte("nobody")},
+					&wire.Publish{Topic: "a/3", Payload: []byte("nobody")},
+					&wire.Publish{QoS: 1, PacketID: 3, Topic: "b", Payload: []byte("live")})
+				expectNext(t, sb, "live")
+				if diff := cmp.Diff([]string{"PUBACK 1", "PUBREC 2", "PUBACK 3"}, r.sent()); diff != "" {
+					t.Errorf("acknowledgements (-want +got):\n%s", diff)
+				}
+				if got := c.Dropped(); got != 3 {
+					t.Errorf("Dropped() = %d, want 3", got)
+				}
+				p.send(&wire.Pubrel{PacketID: 2}) // MQTT-4.3.3-11
+				if diff := cmp.Diff([]string{"PUBCOMP 2"}, r.sent()); diff != "" {
+					t.Errorf("after PUBREL (-want +got):\n%s", diff)
+				}
+
+				p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS2, wire.UnspecifiedError}})
+				pkt := r.next()
+				un, ok := pkt.(*wire.Unsubscribe)
+				if !ok || !cmp.Equal(un.Topics, []string{"a/#"}) {
+					t.Fatalf("after the SUBACK the client sent %s, want UNSUBSCRIBE [a/#]", describe(pkt))
+				}
+				// Until the UNSUBACK, still nobody's.
+				p.send(&wire.Publish{QoS: 1, PacketID: 4, Topic: "a/4", Payload: []byte("nobody")})
+				if diff := cmp.Diff([]string{"PUBACK 4"}, r.sent()); diff != "" {
+					t.Errorf("before the UNSUBACK (-want +got):\n%s", diff)
+				}
+				unsuback := &wire.Unsuback{PacketID: un.PacketID}
+				if v == wire.V5 {
+					unsuback.ReasonCodes = []wire.ReasonCode{wire.Success}
+				}
+				p.send(unsuback)
+				if got := r.sent(); len(got) != 0 {
+					t.Errorf("after the UNSUBACK the client sent %v", got)
+				}
+
+				sa := r.subscribe(c, mqtt.Filter{Topic: "a/#", QoS: mqtt.QoS1})
+				p.send(&wire.Publish{QoS: 1, PacketID: 5, Topic: "a/5", Payload: []byte("again")})
+				expectNext(t, sa, "again")
+				if diff := cmp.Diff([]string{"PUBACK 5"}, r.sent()); diff != "" {
+					t.Errorf("subscribed again (-want +got):\n%s", diff)
+				}
+				if got := c.Dropped(); got != 4 {
+					t.Errorf("Dropped() = %d, want 4", got)
+				}
+			})
+		})
+	}
+}
+
+// Subscribe's ctx ends while its SUBACK is on its way: whichever comes
+// first, the filter ends up either with a Subscription (no UNSUBSCRIBE) or
+// unsubscribed exactly once, and nothing waits or leaks. The three orders
+// of cancel and SUBACK below make both outcomes happen.
+func TestAbandonedSubscribeRacesSuback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		r := p.record()
+		var won, lost int
+		for i := range 50 {
+			ctx, cancel := context.WithCancel(context.Background())
+			subs := make(chan *mqtt.Subscription, 1)
+			res := async(func() error {
+				s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "r", QoS: mqtt.QoS1})
+				subs <- s
+				return err
+			})
+			sub, ok := r.next().(*wire.Subscribe)
+			if !ok {
+				t.Fatal("expected SUBSCRIBE")
+			}
+			suback := &wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS1}}
+			switch i % 3 {
+			case 0:
+				go cancel()
+				p.send(suback)
+			case 1:
+				sent := async(func() error { _, err := p.conn.Write(encode(t, suback)); return err })
+				cancel()
+				if err := <-sent; err != nil {
+					t.Fatal(err)
+				}
+			case 2:
+				cancel()
+				p.send(suback)
+			}
+			err := <-res
+			s := <-subs
+			cancel()
+			if err == nil {
+				won++
+				if got := r.sent(); len(got) != 0 {
+					t.Fatalf("%d: Subscribe succeeded, yet the client sent %v", i, got)
+				}
+				go s.Unsubscribe(context.Background())
+			} else {
+				lost++
+			}
+			pkt := r.next()
+			un, ok := pkt.(*wire.Unsubscribe)
+			if !ok || !cmp.Equal(un.Topics, []string{"r"}) {
+				t.Fatalf("%d (Subscribe: %v): the client sent %s, want UNSUBSCRIBE [r]", i, err, describe(pkt))
+			}
+			p.send(&wire.Unsuback{PacketID: un.PacketID, ReasonCodes: []wire.ReasonCode{wire.Success}})
+			if got := r.sent(); len(got) != 0 {
+				t.Fatalf("%d: then the client sent %v", i, got)
+			}
+		}
+		t.Logf("Subscribe succeeded %d times, gave up %d times", won, lost)
+	})
+}
+
+// A Subscribe that gives up gives back what it had received: a resumed
+// session's message held for it goes back to the held messages, for the
+// next Subscribe that matches, and is acknowledged once that one hands it
+// out (MQTT-4.3.2-4), not before.
+func TestAbandonedSubscribeGivesBackHeldMessages(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V311, &wire.Connack{SessionPresent: true}, &mqtt.DialOptions{ClientID: "x", KeepSession: true})
+		r := p.record()
+		p.send(&wire.Publish{QoS: 1, PacketID: 1, Topic: "a", Payload: []byte("held")})
+		ctx, cancel := context.WithCancel(context.Background())
+		res := async(func() error {
+			_, err := c.Subscribe(ctx, mqtt.Filter{Topic: "a", QoS: mqtt.QoS1})
+			return err
+		})
+		sub, ok := r.next().(*wire.Subscribe)
+		if !ok {
+			t.Fatal("expected SUBSCRIBE")
+		}
+		cancel()
+		if err := <-res; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Subscribe = %v, want context.Canceled", err)
+		}
+		p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS1}})
+		pkt := r.next()
+		un, ok := pkt.(*wire.Unsubscribe)
+		if !ok {
+			t.Fatalf("the client sent %s, want UNSUBSCRIBE", describe(pkt))
+		}
+		p.send(&wire.Unsuback{PacketID: un.PacketID})
+		if got := r.sent(); len(got) != 0 {
+			t.Fatalf("the client sent %v; the held message must wait for a Subscription", got)
+		}
+		s := r.subscribe(c, mqtt.Filter{Topic: "a", QoS: mqtt.QoS1})
+		expectNext(t, s, "held")
+		if diff := cmp.Diff([]string{"PUBACK 1"}, r.sent()); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		if got := c.Dropped(); got != 0 {
+			t.Errorf("Dropped() = %d, want 0", got)
+		}
+	})
+}
+
+// The usual retry: Subscribe gives up (ctx) before its SUBACK, and the
+// application subscribes to the same filter again before that SUBACK
+// arrives. The server holds one subscription per filter (MQTT-3.8.4-3), so
+// the client must not unsubscribe it: the new Subscription receives.
+func TestSubscribeRetriedAfterCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		r := p.record()
+		ctx, cancel := context.WithCancel(context.Background())
+		res := async(func() error {
+			_, err := c.Subscribe(ctx, mqtt.Filter{Topic: "a", QoS: mqtt.QoS1}, mqtt.Filter{Topic: "other", QoS: mqtt.QoS1})
+			return err
+		})
+		first, ok := r.next().(*wire.Subscribe)
+		if !ok {
+			t.Fatal("expected SUBSCRIBE")
+		}
+		cancel()
+		if err := <-res; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Subscribe = %v, want context.Canceled", err)
+		}
+		subs := make(chan *mqtt.Subscription, 1)
+		go func() {
+			s, err := c.Subscribe(context.Background(), mqtt.Filter{Topic: "a", QoS: mqtt.QoS1})
+			if err != nil {
+				t.Error(err)
+			}
+			subs <- s
+		}()
+		second, ok := r.next().(*wire.Subscribe)
+		if !ok {
+			t.Fatal("expected a second SUBSCRIBE")
+		}
+		p.send(&wire.Suback{PacketID: first.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS1, wire.GrantedQoS1}})
+		if diff := cmp.Diff([]string{"UNSUBSCRIBE [other]"}, r.sent()); diff != "" {
+			t.Fatalf("after the first SUBACK (-want +got):\n%s", diff)
+		}
+		p.send(&wire.Suback{PacketID: second.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS1}})
+		s := <-subs
+		p.send(&wire.Publish{QoS: 1, PacketID: 1, Topic: "a", Payload: []byte("for the retry")})
+		expectNext(t, s, "for the retry")
+		if diff := cmp.Diff([]string{"PUBACK 1"}, r.sent()); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		if got := c.Dropped(); got != 0 {
+			t.Errorf("Dropped() = %d, want 0", got)
+		}
+	})
+}
+
+// A refused filter fails Subscribe (TestSubscribeRefused); the filters
+// granted with it are unsubscribed, and what they bring until the UNSUBACK
+// is acknowledged at once (MQTT-4.5.0-2) and counted in Client.Dropped,
+// even when Subscribe's ctx has ended by then.
+func TestSubscribeRefusedDropsUntilUnsubscribed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		r := p.record()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		res := async(func() error {
+			_, err := c.Subscribe(ctx, mqtt.Filter{Topic: "ok", QoS: mqtt.QoS1}, mqtt.Filter{Topic: "forbidden", QoS: mqtt.QoS1})
+			return err
+		})
+		sub, ok := r.next().(*wire.Subscribe)
+		if !ok {
+			t.Fatal("expected SUBSCRIBE")
+		}
+		p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS1, wire.NotAuthorized}})
+		var re *mqtt.ReasonError
+		if err := <-res; !errors.As(err, &re) || re.Topic != "forbidden" {
+			t.Fatalf("Subscribe = %v, want a *ReasonError for forbidden", err)
+		}
+		cancel()
+		pkt := r.next()
+		un, ok := pkt.(*wire.Unsubscribe)
+		if !ok || !cmp.Equal(un.Topics, []string{"ok"}) {
+			t.Fatalf("the client sent %s, want UNSUBSCRIBE [ok]", describe(pkt))
+		}
+		p.send(&wire.Publish{QoS: 1, PacketID: 1, Topic: "ok", Payload: []byte("nobody")})
+		if diff := cmp.Diff([]string{"PUBACK 1"}, r.sent()); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		if got := c.Dropped(); got != 1 {
+			t.Errorf("Dropped() = %d, want 1", got)
+		}
+		p.send(&wire.Unsuback{PacketID: un.PacketID, ReasonCodes: []wire.ReasonCode{wire.Success}})
+		if got := r.sent(); len(got) != 0 {
+			t.Errorf("after the UNSUBACK the client sent %v", got)
+		}
+	})
 }
 
 // Messages of a resumed session that match no Subscription yet are held for
