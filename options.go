@@ -145,6 +145,19 @@ type DialOptions struct {
 	// MaximumPacketSize is the largest packet we accept. 0: no limit but
 	// the protocol's.
 	MaximumPacketSize int
+	// MaxQueuedBytes bounds the QoS 0 messages a Subscription keeps for an
+	// application that does not call Next fast enough, in bytes of topic,
+	// payload and properties (and at most 65,536 messages). QoS 0 has no
+	// flow control and the client never stops reading for one slow
+	// Subscription, so a QoS 0 message that does not fit is dropped, the
+	// newest: what is queued stays, in order. Subscription.Dropped counts
+	// them. A message larger than the bound is still queued when no other
+	// QoS 0 message waits. QoS 1 and 2 messages are never dropped and do
+	// not count: ReceiveMaximum bounds them. The messages held for a
+	// future Subscribe because none matched (a resumed session's) have the
+	// same bound, whatever their QoS: see Client.Dropped. 0 or negative:
+	// 16 MiB per Subscription.
+	MaxQueuedBytes int
 	// TopicAliasMaximum is how many topic aliases the server may set on
 	// messages it sends us (v5). 0: none.
 	TopicAliasMaximum uint16
@@ -219,6 +232,9 @@ func (o *DialOptions) withDefaults() DialOptions {
 	}
 	if c.ReceiveMaximum == 0 {
 		c.ReceiveMaximum = 1024
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = defaultMaxQueuedBytes
 	}
 	if c.Store == nil {
 		c.Store = persist.NewMemory()

@@ -23,11 +23,17 @@ type Filter struct {
 	RetainHandling    byte // v5: 0 send retained messages, 1 only for a new subscription, 2 never
 }
 
-// maxQueuedQoS0 bounds the QoS 0 messages waiting in one Subscription. QoS 0
-// has no flow control, and the reading goroutine never waits for the
-// application, so beyond this the oldest QoS 0 messages are dropped. QoS 1
-// and 2 messages are never dropped: the client's Receive Maximum bounds them.
+// maxQueuedQoS0 bounds how many QoS 0 messages wait in one Subscription, as
+// DialOptions.MaxQueuedBytes bounds their bytes. QoS 0 has no flow control,
+// and the reading goroutine never waits for the application, so a QoS 0
+// message that does not fit is dropped: the newest, never one already
+// queued. QoS 1 and 2 messages are never dropped: the client's Receive
+// Maximum bounds them.
 const maxQueuedQoS0 = 1 << 16
+
+// defaultMaxQueuedBytes is DialOptions.MaxQueuedBytes's default: 16 MiB per
+// Subscription, which a small service can afford for each of a few.
+const defaultMaxQueuedBytes = 16 << 20
 
 // Subscription receives the messages matching its filters. Next hands them
 // out in the order they arrived. It is safe for concurrent use.
@@ -37,11 +43,15 @@ type Subscription struct {
 	asked   []Filter // as subscribed, for subscribing again
 	filters []Filter // with the granted QoS; guarded by the router's mu
 	granted bool     // SUBACK arrived; guarded by the router's mu
+	// abandoned: its Subscribe failed after sending SUBSCRIBE; registered
+	// until release has the server forget it. Guarded by the router's mu.
+	abandoned bool
 
 	mu      sync.Mutex
 	queue   []delivery
 	head    int
 	qos0    int           // QoS 0 messages in queue
+	bytes   int           // their size (delivery.size)
 	dropped int           // QoS 0 messages dropped because the queue was full
 	notify  chan struct{} // capacity 1: something was queued
 	closed  bool
@@ -51,6 +61,19 @@ type delivery struct {
 	msg   Message
 	in    *inbound // nil for QoS 0, and once acknowledged (acked)
 	acked bool     // a QoS 1/2 message acknowledged before Next took it (remove)
+	alone bool     // queued in one Subscription only
+	size  int      // msg's weight in the bounds of queued messages (sizeOf)
+}
+
+// sizeOf is what a message weighs in the bounds of queued messages
+// (DialOptions.MaxQueuedBytes): the bytes of its topic, payload and
+// properties, which is what it keeps in memory.
+func sizeOf(m *Message) int {
+	n := len(m.Topic) + len(m.Payload) + len(m.ContentType) + len(m.ResponseTopic) + len(m.CorrelationData)
+	for _, p := range m.UserProperties {
+		n += len(p.Key) + len(p.Value)
+	}
+	return n
 }
 
 // inbound is an incoming QoS 1 or 2 message awaiting its acknowledgement.
@@ -62,12 +85,18 @@ type inbound struct {
 	session int  // the router's session count when it arrived
 	pending int  // deliveries not yet handed out
 	ready   bool // every delivery handed out
+	held    bool // held for a future Subscription (router.held)
+	early   bool // acknowledged while held (router.dueLocked)
 }
 
 // Subscribe subscribes to filters and blocks until the server's SUBACK. The
 // returned Subscription receives every message that matches one of them. A
 // filter the server refuses makes the whole call fail with a *ReasonError
 // naming it; filters granted in the same call are unsubscribed again.
+//
+// When ctx ends after the SUBSCRIBE was sent, the server subscribes all the
+// same: the client unsubscribes again once the SUBACK arrives, and until
+// then drops the messages only that subscription matched (Client.Dropped).
 func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscription, error) {
 	if len(filters) == 0 {
 		return nil, errors.New("mqtt: subscribe needs at least one filter") // MQTT-3.8.3-2
@@ -97,22 +126,37 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 	}
 	pkt := s.subscribePacket(cn.subIDs)
 	c.keepReading() // for SUBACK and the messages
-	o, err := c.sess.beginRequest(pkt, filters[0].Topic, nil)
-	if err != nil {
-		return nil, err
-	}
-	// Registered before SUBACK: retained messages may arrive first.
+	// Registered before SUBACK, since retained messages may arrive first,
+	// and before the SUBSCRIBE has its packet identifier, so that release
+	// sees s before it unsubscribes a filter of s (releaseMu).
+	c.router.releaseMu.Lock()
 	c.router.add(s)
-	if err := c.transmit(ctx, o, pkt, "subscribe"); err != nil {
-		c.router.remove(s)
-		return nil, err
-	}
-	r, err := c.wait(ctx, o, "subscribe")
+	c.router.releaseMu.Unlock()
+	call := &subscribeCall{done: make(chan result, 1)}
+	o, err := c.sess.beginRequest(pkt, filters[0].Topic, call.then)
 	if err != nil {
-		c.router.remove(s)
+		c.router.withdraw(s, false)
 		return nil, err
 	}
-	var granted []string
+	if err := c.transmit(ctx, o, pkt, "subscribe"); err != nil {
+		c.router.withdraw(s, false) // not sent
+		return nil, err
+	}
+	var r result
+	select {
+	case r = <-call.done:
+	case <-ctx.Done():
+		// The SUBSCRIBE is on its way: the server will have the
+		// subscription, and nobody to read what it brings.
+		c.router.withdraw(s, true)
+		if r, arrived := call.giveUp(func(r result) { c.release(s, filters, r) }); arrived {
+			c.release(s, filters, r)
+		}
+		return nil, fmt.Errorf("mqtt: subscribe %q: no acknowledgement yet: %w", o.topic, ctx.Err())
+	case <-c.done:
+		c.router.remove(s)
+		return nil, fmt.Errorf("mqtt: subscribe %q: %w", o.topic, c.err)
+	}
 	var first *ReasonError
 	withGranted := slices.Clone(filters)
 	for i, code := range r.codes {
@@ -122,7 +166,6 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 			first = &ReasonError{Op: "subscribe", Topic: filters[i].Topic, ReasonCode: code, ReasonString: r.reason}
 		case !code.IsError():
 			withGranted[i].QoS = QoS(code)
-			granted = append(granted, filters[i].Topic)
 		}
 	}
 	c.router.mu.Lock()
@@ -130,13 +173,97 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 	s.granted = first == nil
 	c.router.mu.Unlock()
 	if first != nil {
-		c.router.remove(s)
-		if len(granted) > 0 {
-			c.Unsubscribe(ctx, granted...)
-		}
+		c.router.withdraw(s, true)
+		c.release(s, filters, r)
 		return nil, first
 	}
 	return s, nil
+}
+
+// subscribeCall hands the result of a SUBSCRIBE to its Subscribe, or, once
+// Subscribe has given up waiting, to the function it left (release).
+type subscribeCall struct {
+	mu     sync.Mutex
+	done   chan result // capacity 1
+	gaveUp func(result)
+}
+
+// then is the op's then (session.finish): it runs on the goroutine that
+// read the SUBACK.
+func (sc *subscribeCall) then(r result) {
+	sc.mu.Lock()
+	f := sc.gaveUp
+	if f == nil {
+		sc.done <- r
+	}
+	sc.mu.Unlock()
+	if f != nil {
+		f(r)
+	}
+}
+
+// giveUp has f receive the result from now on. If the result has arrived
+// already, giveUp returns it instead, and the caller hands it to f.
+func (sc *subscribeCall) giveUp(f func(result)) (r result, arrived bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	select {
+	case r = <-sc.done:
+		return r, true
+	default:
+		sc.gaveUp = f
+		return result{}, false
+	}
+}
+
+// release unsubscribes from the filters the server granted to a Subscribe
+// that failed (its ctx ended before the SUBACK, or the server refused one of
+// its filters), once its SUBACK has arrived: nobody will ever read what they
+// bring. It leaves out a filter that another Subscription has too (the
+// server holds one subscription per filter, which they share) or that the
+// application has unsubscribed meanwhile. Nobody waits for the UNSUBACK;
+// until it arrives, s, withdrawn, stays registered so that route drops what
+// only s matches. release runs on the goroutine that read the SUBACK, or in
+// Subscribe, and starts none.
+func (c *Client) release(s *Subscription, asked []Filter, res result) {
+	r := &c.router
+	r.releaseMu.RLock() // until the UNSUBSCRIBE is queued
+	defer r.releaseMu.RUnlock()
+	r.mu.Lock()
+	var topics []string
+	for i, code := range res.codes {
+		if i >= len(asked) || code.IsError() {
+			continue
+		}
+		t := asked[i].Topic
+		if !slices.Contains(topics, t) && hasFilter(s, t) && !r.sharedLocked(s, t) {
+			topics = append(topics, t)
+		}
+	}
+	r.mu.Unlock()
+	if len(topics) == 0 {
+		r.unregister(s)
+		return
+	}
+	pkt := &wire.Unsubscribe{Topics: topics}
+	o, err := c.sess.beginRequest(pkt, topics[0], func(result) { r.unregister(s) })
+	if err != nil {
+		// The server keeps the subscriptions; what they bring is held
+		// for a later Subscribe, within the held messages' bound.
+		c.logInfo("unsubscribing after a failed subscribe", "filter", topics[0], "error", err)
+		r.unregister(s)
+		return
+	}
+	// Sent now if connected, else by the next connection (resume).
+	if cn := c.current(); cn != nil {
+		if _, mine := o.claim(cn.gen); mine {
+			cn.w.post(pkt)
+		}
+	}
+}
+
+func hasFilter(s *Subscription, topic string) bool {
+	return slices.ContainsFunc(s.filters, func(f Filter) bool { return f.Topic == topic })
 }
 
 // subscribePacket is the SUBSCRIBE for s's filters as asked, with its
@@ -231,6 +358,7 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 			}
 			if d.in == nil && !d.acked {
 				s.qos0--
+				s.bytes -= d.size
 			}
 			s.mu.Unlock()
 			if d.in != nil {
@@ -254,11 +382,34 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 }
 
 // Dropped returns how many QoS 0 messages this Subscription dropped because
-// the application did not call Next fast enough.
+// the application did not call Next fast enough: those that arrived while
+// its queue was full (DialOptions.MaxQueuedBytes, or 65,536 messages). The
+// newest are dropped; what was queued stays, in order.
 func (s *Subscription) Dropped() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.dropped
+}
+
+// Dropped returns how many messages the client dropped that no open
+// Subscription accounts for:
+//
+//   - those that matched only the subscription of a Subscribe that failed
+//     after sending SUBSCRIBE (its ctx ended first, or the server refused
+//     another of its filters), until the client, once the SUBACK has
+//     arrived, has unsubscribed again;
+//   - those that matched no Subscription and found no room among the
+//     messages held for the first Subscribe that will match (a resumed
+//     session's, before the application subscribes again), which are
+//     bounded like a Subscription's QoS 0 queue, by
+//     DialOptions.MaxQueuedBytes and 65,536 messages.
+//
+// A QoS 1 or 2 message dropped is acknowledged, so that the server does not
+// send it again. A Subscription's own drops are counted in its Dropped.
+func (c *Client) Dropped() int {
+	c.router.mu.Lock()
+	defer c.router.mu.Unlock()
+	return c.router.dropped
 }
 
 // Unsubscribe unsubscribes from every filter of s and blocks until UNSUBACK.
@@ -287,13 +438,14 @@ func (s *Subscription) push(d delivery) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if d.in == nil {
-		if s.qos0 >= maxQueuedQoS0 {
-			s.dropped++
+	if d.in == nil && !d.acked {
+		if s.qos0 >= maxQueuedQoS0 || (s.bytes > 0 && s.bytes+d.size > s.c.opts.MaxQueuedBytes) {
+			s.dropped++ // the newest: Next hands out in order what it has
 			s.mu.Unlock()
 			return true
 		}
 		s.qos0++
+		s.bytes += d.size
 	}
 	s.queue = append(s.queue, d)
 	s.mu.Unlock()
@@ -336,14 +488,23 @@ type router struct {
 	// ackMu keeps the acknowledgements in arrival order from the moment
 	// delivered takes them off acks until they are queued for writing,
 	// when several goroutines call Next at once (MQTT-4.6.0-2). Taken
-	// before mu, never by the reading goroutine.
+	// before mu. The reading goroutine takes it only for a message that
+	// nobody can take, which it acknowledges at once (route).
 	ackMu sync.Mutex
+
+	// releaseMu orders the UNSUBSCRIBE of release before the SUBSCRIBE of
+	// a Subscription registered after release looked for others with the
+	// same filter: release holds it for reading from that look until the
+	// packet is queued, Subscribe for writing while it registers.
+	releaseMu sync.RWMutex
 
 	mu      sync.Mutex
 	session int // counts the sessions the server started for us
 	subs    []*Subscription
 	nextSub int
 	held    []delivery        // messages that matched no subscription yet
+	heldLen int               // their size (delivery.size)
+	dropped int               // messages no Subscription accounts for (Client.Dropped)
 	acks    []*inbound        // in arrival order
 	qos2    map[uint16]uint8  // incoming QoS 2 identifiers not yet released
 	aliases map[uint16]string // topic aliases the server set (v5)
@@ -414,11 +575,21 @@ func (r *router) add(s *Subscription) {
 	r.subs = append(r.subs, s)
 	kept := r.held[:0]
 	for _, d := range r.held {
-		if s.matches(d.msg.Topic) {
-			s.push(d)
-		} else {
+		if !s.matches(d.msg.Topic) {
 			kept = append(kept, d)
+			continue
 		}
+		r.heldLen -= d.size
+		if in := d.in; in != nil {
+			in.held = false
+			if in.early {
+				// Acknowledged while held: handed out as it is,
+				// with nothing more to acknowledge.
+				d.in, d.acked = nil, true
+			}
+		}
+		d.alone = true
+		s.push(d)
 	}
 	clear(r.held[len(kept):])
 	r.held = kept
@@ -451,6 +622,71 @@ func (r *router) remove(s *Subscription) {
 	}
 }
 
+// withdraw takes back s, whose Subscribe failed. What s received (held
+// messages add gave it, retained messages sent before the SUBACK), which
+// the application will never see, goes back to the held messages for the
+// next Subscribe that matches, unless another Subscription has it too. With
+// abandoned, the server has the subscription, or will have it (the
+// SUBSCRIBE was sent): s stays registered until release has the server
+// forget it, so that what matches s alone is dropped rather than held for
+// nobody. Otherwise s goes now.
+func (r *router) withdraw(s *Subscription, abandoned bool) {
+	r.ackMu.Lock()
+	defer r.ackMu.Unlock()
+	r.mu.Lock()
+	if abandoned {
+		s.abandoned = true
+	} else {
+		r.subs = slices.DeleteFunc(r.subs, func(x *Subscription) bool { return x == s })
+	}
+	s.mu.Lock()
+	s.closed = true
+	queue := s.queue[s.head:]
+	s.queue, s.head, s.qos0, s.bytes = nil, 0, 0, 0
+	s.mu.Unlock()
+	ready := false
+	for _, d := range queue {
+		if d.alone {
+			if r.holdLocked(d) {
+				continue
+			}
+			r.dropped++
+		}
+		if in := d.in; in != nil {
+			in.pending--
+			if in.pending == 0 {
+				in.ready, ready = true, true
+			}
+		}
+	}
+	var due []*inbound
+	if ready {
+		due = r.dueLocked()
+	}
+	r.mu.Unlock()
+	for _, a := range due {
+		r.c.acknowledge(a)
+	}
+}
+
+// unregister stops routing to s, which withdraw has closed.
+func (r *router) unregister(s *Subscription) {
+	r.mu.Lock()
+	r.subs = slices.DeleteFunc(r.subs, func(x *Subscription) bool { return x == s })
+	r.mu.Unlock()
+}
+
+// sharedLocked reports whether a Subscription other than s, and not
+// withdrawn, has the filter topic, granted or asked for.
+func (r *router) sharedLocked(s *Subscription, topic string) bool {
+	for _, x := range r.subs {
+		if x != s && !x.abandoned && hasFilter(x, topic) {
+			return true
+		}
+	}
+	return false
+}
+
 // dropFilters removes unsubscribed filters from the subscriptions that have
 // them; a subscription left without filters is closed.
 func (r *router) dropFilters(topics []string) {
@@ -471,7 +707,10 @@ func (r *router) dropFilters(topics []string) {
 }
 
 // route hands a message to every subscription it matches; in is nil for
-// QoS 0.
+// QoS 0. A message that matches none is held for the first that will
+// (holdLocked). One that matches only withdrawn subscriptions, or finds the
+// held messages at their bound, is dropped: acknowledged at once if QoS 1
+// or 2 (MQTT-4.5.0-2), in its turn, and counted in Client.Dropped.
 func (r *router) route(p *wire.Publish, in *inbound) {
 	m := Message{Topic: p.Topic, Payload: p.Payload, QoS: QoS(p.QoS), Retain: p.Retain, Duplicate: p.Dup}
 	if pr := p.Properties; pr != nil {
@@ -486,17 +725,25 @@ func (r *router) route(p *wire.Publish, in *inbound) {
 		m.SubscriptionIDs = pr.SubscriptionIDs
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if in != nil {
 		in.session = r.session
 		r.acks = append(r.acks, in)
 	}
-	d := delivery{msg: m, in: in}
-	matched := false
+	var buf [4]*Subscription
+	to := buf[:0]
+	abandoned := false // matches a Subscribe that failed
 	for _, s := range r.subs {
-		if !r.wants(s, &m) {
-			continue
+		if r.wants(s, &m) {
+			if s.abandoned {
+				abandoned = true
+			} else {
+				to = append(to, s)
+			}
 		}
+	}
+	d := delivery{msg: m, in: in, size: sizeOf(&m), alone: len(to) == 1}
+	matched := false
+	for _, s := range to {
 		if in != nil {
 			in.pending++
 		}
@@ -506,16 +753,37 @@ func (r *router) route(p *wire.Publish, in *inbound) {
 			in.pending--
 		}
 	}
-	if !matched {
-		// No subscription: hold it for the first one that matches
-		// (a resumed session, before the application subscribes again).
-		if in != nil {
-			in.pending = 1
-		}
-		if in != nil || len(r.held) < maxQueuedQoS0 {
-			r.held = append(r.held, d)
-		}
+	if matched || (!abandoned && r.holdLocked(d)) {
+		r.mu.Unlock()
+		return
 	}
+	// Nobody can ever read it: it matches only the subscription of a
+	// Subscribe that failed, or finds no room among the held messages.
+	r.dropped++
+	if in == nil {
+		r.mu.Unlock()
+		return
+	}
+	in.pending = 1
+	r.mu.Unlock()
+	r.delivered(in)
+}
+
+// holdLocked keeps d, which matched no Subscription, for the first one that
+// matches (a resumed session, before the application subscribes again). It
+// reports false when d does not fit: the held messages, whatever their QoS,
+// are bounded like a Subscription's QoS 0 messages, by maxQueuedQoS0 and
+// DialOptions.MaxQueuedBytes (one larger than that fits alone).
+func (r *router) holdLocked(d delivery) bool {
+	if len(r.held) >= maxQueuedQoS0 || (r.heldLen > 0 && r.heldLen+d.size > r.c.opts.MaxQueuedBytes) {
+		return false
+	}
+	if d.in != nil {
+		d.in.pending, d.in.held = 1, true
+	}
+	r.held = append(r.held, d)
+	r.heldLen += d.size
+	return true
 }
 
 // wants reports whether s should receive m: by subscription identifier
@@ -539,17 +807,46 @@ func (r *router) delivered(in *inbound) {
 		return
 	}
 	in.ready = true
-	n := 0
-	for n < len(r.acks) && r.acks[n].ready {
-		n++
-	}
-	due := slices.Clone(r.acks[:n])
-	clear(r.acks[:n])
-	r.acks = r.acks[n:]
+	due := r.dueLocked()
 	r.mu.Unlock()
 	for _, a := range due {
 		r.c.acknowledge(a)
 	}
+}
+
+// dueLocked takes off acks the acknowledgements now due, in arrival order:
+// those of the messages handed out, up to the first one that is not.
+//
+// A held message (one that matched no Subscription yet) does not stop them:
+// it may wait for a Subscribe that never comes (a resumed session's filter
+// the application no longer uses), and would hold back every later
+// acknowledgement for good. So when an acknowledgement behind it is due, a
+// held QoS 1 or 2 message is acknowledged too, and stays held: the first
+// Subscribe that matches still receives it, once, as it would a QoS 0
+// message. The price: the server now considers it delivered, and a crash
+// before that Subscribe loses it where it would otherwise have been sent
+// again.
+func (r *router) dueLocked() []*inbound {
+	n := 0
+	for i, a := range r.acks {
+		if a.ready {
+			n = i + 1
+		} else if !a.held {
+			break
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	due := slices.Clone(r.acks[:n])
+	for _, a := range due {
+		if !a.ready {
+			a.early = true // held: handed out later without acknowledgement (add)
+		}
+	}
+	clear(r.acks[:n])
+	r.acks = r.acks[n:]
+	return due
 }
 
 // qos2Seen records an incoming QoS 2 identifier; dup reports that it is
