@@ -35,6 +35,15 @@ type connection struct {
 	pingSent           atomic.Int64  // UnixNano of an unanswered PINGREQ, 0 if none
 	writes             atomic.Uint64 // counts writes, each before it starts (quickack_linux.go)
 
+	// inFlight holds the identifiers of the QoS 1 and 2 messages the
+	// server sent on this connection that are not answered yet (PUBACK
+	// sent, or PUBCOMP): never more than the client's Receive Maximum
+	// (receiving). Guarded by inMu.
+	inMu     sync.Mutex
+	inFlight map[uint16]struct{}
+	room     chan struct{} // closed when inFlight drops below the maximum; made by waitRoom
+	paused   atomic.Bool   // the reader waits for room (waitRoom)
+
 	batch   batch    // whoever reads (the turn's holder)
 	ackMode ackModer // TCP quick-ack control (quickack_linux.go); nil elsewhere
 
@@ -255,6 +264,24 @@ func (cn *connection) interruptRead() {
 // mayInterrupt, a read was interrupted (readFor).
 func (cn *connection) readBatch(mayInterrupt bool) bool {
 	for {
+		if cn.full() {
+			// Hold the server back: no more reading until the
+			// application takes messages. What was read counts first.
+			if err := cn.commit(); err != nil {
+				cn.fail(err)
+				return false
+			}
+			cn.w.flush()
+			if mayInterrupt {
+				// The reading goroutine waits, not a caller of
+				// Publish, whose ctx could not end the wait.
+				cn.startReader()
+				return false
+			}
+			if !cn.waitRoom() {
+				return false
+			}
+		}
 		h, body, err := cn.reader.Next()
 		if err != nil {
 			if mayInterrupt && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -292,6 +319,85 @@ func (cn *connection) readBatch(mayInterrupt bool) bool {
 				cn.ackMode.afterBatch(cn.c.sess.pending.Load() > 0 && !cn.w.corked.Load())
 			}
 			return true
+		}
+	}
+}
+
+// receiving counts an incoming QoS 1 or 2 PUBLISH as in flight until it is
+// answered. Beyond the client's Receive Maximum a new message is a
+// protocol error in v5 (MQTT-3.3.4-9: DISCONNECT 0x93). A 3.x server knows
+// no such limit; there the reader stops reading at the maximum instead
+// (full), and TCP holds the server back. So it does for a v5 server that
+// sends its backlog again at once when a session resumes, each with DUP
+// set, beyond the maximum (mosquitto after a restart): disconnecting would
+// only have it send the same backlog again, for ever. Either way, what a
+// server sends beyond the maximum cannot pile up in memory.
+func (cn *connection) receiving(id uint16, dup bool) error {
+	cn.inMu.Lock()
+	defer cn.inMu.Unlock()
+	if cn.inFlight == nil {
+		cn.inFlight = make(map[uint16]struct{})
+	}
+	cn.inFlight[id] = struct{}{}
+	if max := int(cn.c.opts.ReceiveMaximum); cn.version == wire.V5 && !dup && len(cn.inFlight) > max {
+		return &wire.Error{Code: wire.ReceiveMaximumExceeded, Packet: wire.PUBLISH,
+			Reason: fmt.Sprintf("%d QoS 1 and 2 messages unacknowledged, above the Receive Maximum of %d the client announced", len(cn.inFlight), max)}
+	}
+	return nil
+}
+
+// answered records that the incoming message id was answered: PUBACK, or
+// for QoS 2 PUBCOMP.
+func (cn *connection) answered(id uint16) {
+	cn.inMu.Lock()
+	delete(cn.inFlight, id)
+	if cn.room != nil && len(cn.inFlight) < cn.roomAt() {
+		close(cn.room)
+		cn.room = nil
+	}
+	cn.inMu.Unlock()
+}
+
+// full reports whether the reader must stop reading (receiving): on a 3.x
+// connection, the client's Receive Maximum of messages is unanswered; on a
+// v5 one, more than that, resent.
+func (cn *connection) full() bool {
+	cn.inMu.Lock()
+	defer cn.inMu.Unlock()
+	return len(cn.inFlight) >= cn.roomAt()
+}
+
+// roomAt is how many messages unanswered stop the reader (full). A v5
+// server that keeps to the Receive Maximum sends no more until one is
+// answered: the reader goes on, for the acknowledgements of our own
+// messages and PINGRESP.
+func (cn *connection) roomAt() int {
+	if cn.version == wire.V5 {
+		return int(cn.c.opts.ReceiveMaximum) + 1
+	}
+	return int(cn.c.opts.ReceiveMaximum)
+}
+
+// waitRoom waits until the application has taken messages and room is made
+// (answered), or the connection ends (false).
+func (cn *connection) waitRoom() bool {
+	cn.paused.Store(true)
+	defer cn.paused.Store(false)
+	for {
+		cn.inMu.Lock()
+		if len(cn.inFlight) < cn.roomAt() {
+			cn.inMu.Unlock()
+			return true
+		}
+		if cn.room == nil {
+			cn.room = make(chan struct{})
+		}
+		room := cn.room
+		cn.inMu.Unlock()
+		select {
+		case <-room:
+		case <-cn.dead:
+			return false
 		}
 	}
 }
@@ -491,11 +597,20 @@ func (cn *connection) keepAliveTick() {
 	var next int64
 	if ps := cn.pingSent.Load(); ps != 0 {
 		deadline := ps + int64(ka/2)
-		if now >= deadline {
+		switch {
+		case now < deadline:
+			next = deadline
+		case cn.paused.Load():
+			// The reader holds the server back on purpose (waitRoom):
+			// its PINGRESP waits unread behind its messages. Ping on,
+			// so that the server hears from us; TCP's keep alive
+			// finds a peer that is gone.
+			cn.pingSent.Store(0)
+			next = now + int64(ka/4)
+		default:
 			cn.fail(fmt.Errorf("no PINGRESP within %v of PINGREQ: the server or the network is gone", ka/2))
 			return
 		}
-		next = deadline
 	} else {
 		due := min(cn.lastSent.Load(), cn.lastRecv.Load()) + int64(ka*3/4)
 		if now >= due {

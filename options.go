@@ -140,7 +140,12 @@ type DialOptions struct {
 	OfflineQueue int
 
 	// ReceiveMaximum is how many unacknowledged QoS 1/2 messages the
-	// server may send us at once (v5). 0: 1024.
+	// server may send us at once. 0: 1024. A v5 server is told, and one
+	// that sends more is disconnected (0x93). A 3.x server is not told:
+	// at the maximum the client stops reading the connection until the
+	// application takes messages with Next, so that TCP holds the server
+	// back (meanwhile nothing else is read either, the acknowledgements
+	// of our own publishes included).
 	ReceiveMaximum uint16
 	// MaximumPacketSize is the largest packet we accept. 0: no limit but
 	// the protocol's.

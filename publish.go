@@ -336,7 +336,10 @@ func (c *Client) receivePublish(cn *connection, p *wire.Publish) error {
 	}
 	var in *inbound
 	if p.QoS > 0 {
-		in = &inbound{id: p.PacketID, qos: p.QoS}
+		if err := cn.receiving(p.PacketID, p.Dup); err != nil {
+			return err
+		}
+		in = &inbound{cn: cn, id: p.PacketID, qos: p.QoS}
 		if p.QoS == 2 {
 			state, dup := c.router.qos2Seen(p.PacketID)
 			if dup {
@@ -362,10 +365,20 @@ func (c *Client) receivePublish(cn *connection, p *wire.Publish) error {
 // being delivered again. A message from a session the server has since
 // forgotten is not acknowledged at all.
 func (c *Client) acknowledge(in *inbound) {
+	cn := c.current()
+	if in.qos == 1 {
+		// Room for another (connection.receiving): on the connection
+		// it came by, which will never see the PUBACK if it is not the
+		// current one, and on the one the PUBACK goes out on, where the
+		// server may have sent it again.
+		defer in.cn.answered(in.id)
+		if cn != nil {
+			defer cn.answered(in.id)
+		}
+	}
 	if !c.router.current(in) {
 		return
 	}
-	cn := c.current()
 	if in.qos == 1 {
 		if cn != nil {
 			cn.w.post(&wire.Puback{PacketID: in.id})
@@ -390,6 +403,7 @@ func (c *Client) acknowledge(in *inbound) {
 // completes its side all the same.
 func (c *Client) receivePubrel(cn *connection, p *wire.Pubrel) error {
 	comp := &wire.Pubcomp{PacketID: p.PacketID}
+	cn.answered(p.PacketID)
 	if c.router.qos2Released(p.PacketID) {
 		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Incoming, ID: p.PacketID, Delete: true})
 	} else if cn.version == wire.V5 {

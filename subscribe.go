@@ -80,6 +80,7 @@ func sizeOf(m *Message) int {
 // Acknowledgements leave in the order the messages arrived (MQTT-4.6.0-2,
 // MQTT-4.6.0-3), once every Subscription it went to has handed it out.
 type inbound struct {
+	cn      *connection // the connection it arrived on
 	id      uint16
 	qos     byte
 	session int  // the router's session count when it arrived
