@@ -41,6 +41,7 @@ type connection struct {
 	// (receiving). Guarded by inMu.
 	inMu     sync.Mutex
 	inFlight map[uint16]struct{}
+	inCount  atomic.Int32  // len(inFlight), for full to read without the lock
 	room     chan struct{} // closed when inFlight drops below the maximum; made by waitRoom
 	paused   atomic.Bool   // the reader waits for room (waitRoom)
 
@@ -339,6 +340,7 @@ func (cn *connection) receiving(id uint16, dup bool) error {
 		cn.inFlight = make(map[uint16]struct{})
 	}
 	cn.inFlight[id] = struct{}{}
+	cn.inCount.Store(int32(len(cn.inFlight)))
 	if max := int(cn.c.opts.ReceiveMaximum); cn.version == wire.V5 && !dup && len(cn.inFlight) > max {
 		return &wire.Error{Code: wire.ReceiveMaximumExceeded, Packet: wire.PUBLISH,
 			Reason: fmt.Sprintf("%d QoS 1 and 2 messages unacknowledged, above the Receive Maximum of %d the client announced", len(cn.inFlight), max)}
@@ -351,6 +353,7 @@ func (cn *connection) receiving(id uint16, dup bool) error {
 func (cn *connection) answered(id uint16) {
 	cn.inMu.Lock()
 	delete(cn.inFlight, id)
+	cn.inCount.Store(int32(len(cn.inFlight)))
 	if cn.room != nil && len(cn.inFlight) < cn.roomAt() {
 		close(cn.room)
 		cn.room = nil
@@ -362,9 +365,7 @@ func (cn *connection) answered(id uint16) {
 // connection, the client's Receive Maximum of messages is unanswered; on a
 // v5 one, more than that, resent.
 func (cn *connection) full() bool {
-	cn.inMu.Lock()
-	defer cn.inMu.Unlock()
-	return len(cn.inFlight) >= cn.roomAt()
+	return int(cn.inCount.Load()) >= cn.roomAt()
 }
 
 // roomAt is how many messages unanswered stop the reader (full). A v5

@@ -115,8 +115,9 @@ func TestPubrelUnknownID(t *testing.T) {
 // A SUBACK must answer each filter of the SUBSCRIBE, in order
 // (MQTT-3.8.4-6, MQTT-3.9.3-1), and never grant more than was asked
 // (MQTT-3.8.4-7 binds the server). A SUBACK that does not is a protocol
-// error: the connection is closed, and Subscribe does not report a grant
-// that never happened.
+// error: the connection is closed (v311:MQTT-4.8.0-1 for 3.1.1, where the
+// client closes without a word), and Subscribe does not report a grant that
+// never happened.
 func TestBadSubackIsProtocolError(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
