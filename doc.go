@@ -29,7 +29,17 @@
 // all off: then a lost connection ends the client.
 //
 // A silent server (a connection that is half-open) is noticed by keep alive
-// within 1.25 keep alive.
+// within 1.25 keep alive, over every transport, even while a write is stuck
+// on a server that stopped reading; TCP's own keep-alive stays on beneath,
+// for a server that turns MQTT's off.
+//
+// # Bounded memory
+//
+// Whatever a server sends, what the client holds for the application is
+// bounded: unacknowledged QoS 1 and 2 messages by DialOptions.ReceiveMaximum
+// (a v5 server that sends more is disconnected; a 3.x one is held back by
+// TCP), QoS 0 messages by DialOptions.MaxQueuedBytes per Subscription (the
+// newest are dropped and counted), and packets by MaximumPacketSize.
 //
 // # Context and cancellation
 //
@@ -63,8 +73,12 @@
 // DISCONNECT has the client reconnect, unless it says another client took
 // the session over: that ends the client with a *DisconnectError. After
 // Close, calls return ErrClosed; with NoReconnect, after a lost connection
-// they return an error that wraps ErrClosed and the cause. Topic validation errors are *wire.Error values
-// and nothing is sent.
+// they return an error that wraps ErrClosed and the cause. A server that
+// breaks the protocol (a malformed packet, an acknowledgement that cannot
+// be right) is told so with DISCONNECT (v5) and the connection is closed.
+// A Store that fails ends the client with an error that wraps ErrClosed and
+// the Store's error: nothing it held is lost. Topic validation errors are
+// *wire.Error values and nothing is sent.
 //
 // # Persistence
 //
