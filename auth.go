@@ -72,21 +72,21 @@ func answerChallenge(ctx context.Context, a Authenticator, p *wire.Auth) (*wire.
 func (c *Client) Reauthenticate(ctx context.Context) error {
 	a := c.opts.Auth
 	if a == nil {
-		return errors.New("mqtt: reauthenticate: DialOptions.Auth is not set")
+		return invalidf("reauthenticate", "DialOptions.Auth is not set")
 	}
 	cn, err := c.connection(ctx)
 	if err != nil {
-		return fmt.Errorf("mqtt: reauthenticate: %w", err)
+		return wrapf(err, "reauthenticate")
 	}
 	if cn.version != wire.V5 {
-		return fmt.Errorf("mqtt: reauthenticate needs MQTT 5.0; the server speaks %v", cn.version)
+		return invalidf("reauthenticate", "it needs MQTT 5.0; the server speaks %v", cn.version)
 	}
 	c.keepReading() // for the server's AUTH
 	c.authMu.Lock() // one exchange at a time (MQTT-4.12.1-2: no other AUTH meanwhile)
 	defer c.authMu.Unlock()
 	data, err := a.Start(ctx)
 	if err != nil {
-		return fmt.Errorf("mqtt: reauthenticate: authentication method %s: %w", a.Method(), err)
+		return wrapf(err, "reauthenticate: authentication method %s", a.Method())
 	}
 	ch := make(chan *wire.Auth, 1)
 	cn.authMu.Lock()
@@ -102,26 +102,26 @@ func (c *Client) Reauthenticate(ctx context.Context) error {
 				err = cn.cause
 			default:
 			}
-			return fmt.Errorf("mqtt: reauthenticate: %w", err)
+			return wrapf(err, "reauthenticate")
 		}
 		var p *wire.Auth
 		select {
 		case p = <-ch:
 		case <-cn.dead:
-			return fmt.Errorf("mqtt: reauthenticate: %w", cn.cause)
+			return wrapf(cn.cause, "reauthenticate")
 		case <-ctx.Done():
-			return fmt.Errorf("mqtt: reauthenticate: %w", ctx.Err())
+			return wrapf(ctx.Err(), "reauthenticate")
 		}
 		if p.ReasonCode == wire.Success {
 			if err := a.Finish(ctx, authData(p.Properties)); err != nil {
 				cn.w.sendLast(&wire.Disconnect{ReasonCode: wire.NotAuthorized})
 				cn.fail(fmt.Errorf("authentication method %s: the server failed: %w", a.Method(), err))
-				return fmt.Errorf("mqtt: reauthenticate: %w", err)
+				return wrapf(err, "reauthenticate")
 			}
 			return nil
 		}
 		if next, err = answerChallenge(ctx, a, p); err != nil {
-			return fmt.Errorf("mqtt: reauthenticate: %w", err)
+			return wrapf(err, "reauthenticate")
 		}
 	}
 }

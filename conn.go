@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/websocket"
@@ -135,31 +137,56 @@ func checkOptions(o *DialOptions) error {
 	switch o.Version {
 	case 0, V31, V311, V5:
 	default:
-		return fmt.Errorf("mqtt: DialOptions.Version %d is not a protocol version; use V31, V311 or V5", o.Version)
+		return badOptionf("DialOptions.Version %d is not a protocol version; use V31, V311 or V5", o.Version)
 	}
 	if o.Will != nil {
 		if err := wire.CheckTopicName(o.Will.Topic); err != nil {
-			return fmt.Errorf("mqtt: will: %w", err)
+			return badOptionf("will: %w", err)
 		}
 		if o.Will.QoS > QoS2 {
-			return fmt.Errorf("mqtt: will QoS %d is not 0, 1 or 2", o.Will.QoS)
+			return badOptionf("will QoS %d is not 0, 1 or 2", o.Will.QoS)
 		}
 		if o.Will.MessageExpiry < 0 {
-			return fmt.Errorf("mqtt: will: MessageExpiry %v is negative; use 0 for a will that never expires", o.Will.MessageExpiry)
+			return badOptionf("will: MessageExpiry %v is negative; use 0 for a will that never expires", o.Will.MessageExpiry)
 		}
+	}
+	// MQTT counts these in whole seconds: a bare number is nanoseconds,
+	// and would go out as 0 or 1.
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"KeepAlive", o.KeepAlive},
+		{"SessionExpiry", o.SessionExpiry},
+		{"WillDelay", o.WillDelay},
+		{"Will.MessageExpiry", willExpiry(o.Will)},
+	} {
+		if d.d > 0 && d.d < time.Second {
+			return badOptionf("DialOptions.%s %v is under a second, MQTT's unit: %s", d.name, d.d, secondsHint(d.d))
+		}
+	}
+	if o.SessionExpiry < 0 || o.WillDelay < 0 {
+		return badOptionf("DialOptions.SessionExpiry and WillDelay cannot be negative (%v, %v)", o.SessionExpiry, o.WillDelay)
 	}
 	if o.Version == V31 && len(o.ClientID) > 23 {
 		// MQTT 3.1 servers refuse longer ones; they count bytes.
-		return fmt.Errorf("mqtt: DialOptions.ClientID %q is %d bytes long; MQTT 3.1 allows at most 23: choose a shorter one, or use V311 or V5", o.ClientID, len(o.ClientID))
+		return badOptionf("DialOptions.ClientID %q is %d bytes long; MQTT 3.1 allows at most 23: choose a shorter one, or use V311 or V5", o.ClientID, len(o.ClientID))
 	}
 	if len(o.UserProperties) > 0 && (o.Version == V31 || o.Version == V311) {
 		// Refused, as message properties are, rather than dropped silently.
-		return fmt.Errorf("mqtt: DialOptions.UserProperties need MQTT 5.0, not %v: remove them or use V5", o.Version)
+		return badOptionf("DialOptions.UserProperties need MQTT 5.0, not %v: remove them or use V5", o.Version)
 	}
 	if o.Auth != nil && o.Version != 0 && o.Version != V5 {
-		return fmt.Errorf("mqtt: DialOptions.Auth needs MQTT 5.0, not %v", o.Version)
+		return badOptionf("DialOptions.Auth needs MQTT 5.0, not %v", o.Version)
 	}
 	return nil
+}
+
+func willExpiry(w *Message) time.Duration {
+	if w == nil {
+		return 0
+	}
+	return w.MessageExpiry
 }
 
 // target is a parsed server URL.
@@ -182,7 +209,7 @@ func parseURL(raw string) (*target, error) {
 	i := strings.Index(raw, "://")
 	if i < 0 {
 		// "alice:pw@host" parses as the scheme "alice": never show it.
-		return nil, fmt.Errorf("mqtt: server URL %q is not of the form scheme://host[:port], like mqtt://broker:1883", redact(raw))
+		return nil, badOptionf("server URL %q is not of the form scheme://host[:port]%s", redact(raw), schemeHint(raw))
 	}
 	// A user name or password with '/', '?' or '#' ends the authority
 	// early: the secret lands in the host, port, path, query or fragment.
@@ -197,13 +224,13 @@ func parseURL(raw string) (*target, error) {
 		if strings.Contains(rest, "@") {
 			// url.Parse's error quotes parts of the URL, which may be
 			// parts of the password.
-			return nil, fmt.Errorf("mqtt: server URL %q does not parse; %s", redact(raw), encodeSecrets)
+			return nil, badOptionf("server URL %q does not parse; %s", redact(raw), encodeSecrets)
 		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // without the URL, whose query may be secret
 		}
-		return nil, fmt.Errorf("mqtt: server URL %q: %w", redact(raw), err)
+		return nil, badOptionf("server URL %q: %w", redact(raw), err)
 	}
 	t := &target{}
 	var port string
@@ -217,26 +244,26 @@ func parseURL(raw string) (*target, error) {
 	case "wss", "wxs", "alis":
 		t.scheme, port = "wss", "443"
 	default:
-		return nil, fmt.Errorf("mqtt: server URL %q: unknown scheme %q; use mqtt, mqtts, ws or wss", redact(raw), u.Scheme)
+		return nil, badOptionf("server URL %q: unknown scheme %q; use mqtt, mqtts, ws or wss", redact(raw), u.Scheme)
 	}
 	switch {
 	case (t.scheme == "tcp" || t.scheme == "tls") && tail != "" && tail != "/":
 		// MQTT over TCP has no use for them; refusing them also stops
 		// a password with '/', '?' or '#' from becoming a host name to
 		// look up.
-		return nil, fmt.Errorf("mqtt: server URL %q has a path, query or fragment, which MQTT over TCP and TLS does not use: "+
+		return nil, badOptionf("server URL %q has a path, query or fragment, which MQTT over TCP and TLS does not use: "+
 			"remove it; if it comes from the user name or password, %s", redact(raw), encodeSecrets)
 	case strings.Contains(tail, "@"):
 		// Almost always a password with '/', '?' or '#'.
-		return nil, fmt.Errorf("mqtt: server URL %q has an '@' in its path, query or fragment: write it as %%40; "+
+		return nil, badOptionf("server URL %q has an '@' in its path, query or fragment: write it as %%40; "+
 			"if it comes from the user name or password, %s", redact(raw), encodeSecrets)
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("mqtt: server URL %q has no host", redact(raw))
+		return nil, badOptionf("server URL %q has no host", redact(raw))
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 {
-			return nil, fmt.Errorf("mqtt: server URL %q: bad port %q", redact(raw), p)
+			return nil, badOptionf("server URL %q: bad port %q", redact(raw), p)
 		}
 		port = p
 	}
@@ -269,13 +296,22 @@ func parseURL(raw string) (*target, error) {
 	return t, nil
 }
 
+// schemeHint completes the error of a URL without a scheme: the URL with
+// one, when showing it reveals no user info.
+func schemeHint(raw string) string {
+	if raw != "" && !strings.ContainsAny(raw, "@/?#") {
+		return "; did you mean mqtt://" + raw + "?"
+	}
+	return ", like mqtt://broker:1883"
+}
+
 // plaintext reports whether t sends the password in clear.
 func (t *target) plaintext() bool { return t.scheme == "tcp" || t.scheme == "ws" }
 
 // checkTransport refuses a plain-text target when TLS was asked for.
 func checkTransport(t *target, o *DialOptions) error {
 	if t.plaintext() && o.TLSConfig != nil && !o.AllowPlaintext {
-		return fmt.Errorf("mqtt: server URL %s is plain text, but DialOptions.TLSConfig is set: the password would go out unencrypted; "+
+		return badOptionf("server URL %s is plain text, but DialOptions.TLSConfig is set: the password would go out unencrypted; "+
 			"use mqtts:// or wss://, or set DialOptions.AllowPlaintext to connect without TLS", t.raw)
 	}
 	return nil
@@ -321,7 +357,7 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 	}
 	conn, err := dial(ctx, "tcp", t.host)
 	if err != nil {
-		return nil, fmt.Errorf("mqtt: connecting to %s: %w", t.raw, err)
+		return nil, dialError(ctx, t, "TCP connect", err)
 	}
 	conn = withQuickAck(conn)
 	if t.scheme == "tcp" {
@@ -343,7 +379,7 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("mqtt: TLS handshake with %s: %w", t.raw, ctxErr(ctx, err))
+			return nil, dialError(ctx, t, "TLS handshake", err)
 		}
 		conn = tc
 	}
@@ -362,14 +398,14 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 		ws, err := websocket.NewClient(cfg, conn)
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("mqtt: WebSocket handshake with %s: %w", t.raw, ctxErr(ctx, err))
+			return nil, dialError(ctx, t, "WebSocket upgrade", err)
 		}
 		ws.PayloadType = websocket.BinaryFrame // MQTT-6.0.0-1
 		conn = &wsConn{Conn: ws, transport: conn}
 	}
 	if !stop() {
 		conn.Close()
-		return nil, fmt.Errorf("mqtt: connecting to %s: %w", t.raw, ctx.Err())
+		return nil, dialError(ctx, t, "WebSocket upgrade", ctx.Err())
 	}
 	conn.SetDeadline(time.Time{})
 	return conn, nil
@@ -388,12 +424,27 @@ type wsConn struct {
 
 func (c *wsConn) Close() error { return c.transport.Close() }
 
-// ctxErr prefers the context's error over the I/O error it caused.
-func ctxErr(ctx context.Context, err error) error {
+// dialError is the error of a connection attempt that failed at stage (TCP
+// connect, TLS handshake, WebSocket upgrade, wait for CONNACK). When ctx
+// ended, it names the stage that did not finish in time, and prefers ctx's
+// error over the I/O error it caused; a TLS handshake that failed as
+// against a server that does not speak TLS says so.
+func dialError(ctx context.Context, t *target, stage string, err error) error {
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return wrapf(ctx.Err(), "connecting to %s: the %s did not finish in time (DialOptions.ConnectTimeout, or the ctx of Dial)", t.raw, stage)
 	}
-	return err
+	if stage == "TLS handshake" && notTLS(err) {
+		return wrapf(err, "connecting to %s: %s; the server does not seem to speak TLS on this port: "+
+			"is it a plain MQTT port (mqtt:// or ws://)?", t.raw, stage)
+	}
+	return wrapf(err, "connecting to %s: %s", t.raw, stage)
+}
+
+// notTLS reports whether a TLS handshake failed the way it does against a
+// server that speaks something else: an answer that is no TLS record, or
+// the connection closed at the ClientHello (mosquitto's plain listeners).
+func notTLS(err error) bool {
+	return errors.As(err, new(tls.RecordHeaderError)) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // dialTarget connects to one server, falling back from V5 to V311 when the
@@ -482,7 +533,7 @@ func (c *Client) connect(ctx context.Context, t *target, cred credentials, v wir
 	}
 	if err != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("mqtt: connecting to %s: %w", t.raw, ctxErr(ctx, err))
+		return nil, nil, dialError(ctx, t, "wait for CONNACK", err)
 	}
 	conn.SetDeadline(time.Time{})
 	if ack.ReasonCode != wire.Success {
@@ -514,10 +565,7 @@ func (c *Client) connectPacket(cred credentials, v wire.Version) *wire.Connect {
 		Password:     cred.password,
 	}
 	if o.KeepAlive > 0 {
-		p.KeepAlive = uint16(min(o.KeepAlive.Round(time.Second)/time.Second, 65535))
-		if p.KeepAlive == 0 {
-			p.KeepAlive = 1
-		}
+		p.KeepAlive = uint16(seconds(o.KeepAlive, 65535))
 	}
 	if w := o.Will; w != nil {
 		p.Will = &wire.Will{Topic: w.Topic, Payload: w.Payload, QoS: byte(w.QoS), Retain: w.Retain}
@@ -527,7 +575,7 @@ func (c *Client) connectPacket(cred credentials, v wire.Version) *wire.Connect {
 				if p.Will.Properties == nil {
 					p.Will.Properties = &wire.Properties{}
 				}
-				p.Will.Properties.WillDelay = uint32(o.WillDelay / time.Second)
+				p.Will.Properties.WillDelay = seconds(o.WillDelay, 0xFFFFFFFF)
 			}
 		}
 	}
@@ -544,7 +592,7 @@ func (c *Client) connectPacket(cred credentials, v wire.Version) *wire.Connect {
 		if o.KeepSession {
 			exp := uint32(0xFFFFFFFF)
 			if o.SessionExpiry > 0 {
-				exp = uint32(min(o.SessionExpiry/time.Second, 0xFFFFFFFE))
+				exp = seconds(o.SessionExpiry, 0xFFFFFFFE)
 			}
 			props.SessionExpiry = &exp
 		}
@@ -561,7 +609,8 @@ func (c *Client) connectPacket(cred credentials, v wire.Version) *wire.Connect {
 // when DialOptions.Auth is set (auth.go).
 func (cn *connection) handshake(ctx context.Context, p *wire.Connect) (*wire.Connack, error) {
 	var out wire.Packet = p
-	cn.reader = wire.NewReader(cn.conn, 0)
+	first := &firstBytes{r: cn.conn}
+	cn.reader = wire.NewReader(first, 0)
 	cn.reader.MaxPacketSize = cn.c.opts.MaximumPacketSize
 	for {
 		b, err := out.Append(nil, cn.version)
@@ -577,8 +626,12 @@ func (cn *connection) handshake(ctx context.Context, p *wire.Connect) (*wire.Con
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return nil, fmt.Errorf("the server closed the connection before CONNACK: %w", err)
 			}
+			if errors.As(err, new(*wire.Error)) && !first.sawPacket {
+				return nil, first.notMQTT(err)
+			}
 			return nil, err
 		}
+		first.sawPacket = true
 		cn.c.trace(false, pkt)
 		a := cn.c.opts.Auth
 		switch pkt := pkt.(type) {
@@ -601,6 +654,33 @@ func (cn *connection) handshake(ctx context.Context, p *wire.Connect) (*wire.Con
 			return nil, fmt.Errorf("the server sent %v before CONNACK", pkt.Type())
 		}
 	}
+}
+
+// firstBytes keeps the first bytes the server sends, to show what a server
+// that does not speak MQTT answered (an HTTP server, a TLS port).
+type firstBytes struct {
+	r         io.Reader
+	b         []byte
+	sawPacket bool // a packet was read whole: the server speaks MQTT
+}
+
+func (f *firstBytes) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if len(f.b) < 24 {
+		f.b = append(f.b, p[:min(n, 24-len(f.b))]...)
+	}
+	return n, err
+}
+
+// notMQTT is the error of a first answer that is no MQTT packet.
+func (f *firstBytes) notMQTT(err error) error {
+	hint := "is this the server's MQTT port?"
+	if len(f.b) > 0 && (f.b[0] == 0x15 || f.b[0] == 0x16) {
+		hint = "it answered with TLS: use mqtts:// or wss://"
+	} else if bytes.HasPrefix(f.b, []byte("HTTP/")) {
+		hint = "it answered with HTTP: a WebSocket endpoint wants ws:// or wss:// and its path"
+	}
+	return fmt.Errorf("the server did not answer with MQTT (its first bytes: %q); %s (%w)", f.b, hint, err)
 }
 
 // disconnectNotAuthorized is a v5 DISCONNECT 0x87: the client found the
@@ -704,7 +784,7 @@ func (c *Client) Disconnect(ctx context.Context) error {
 	c.end(ErrClosed)
 	c.waitEnded()
 	if err != nil {
-		return fmt.Errorf("mqtt: disconnected with messages still in flight: %w", err)
+		return wrapf(err, "disconnected with messages still in flight")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/culex-mqtt/mqtt/wire"
 )
@@ -17,22 +18,42 @@ var (
 	// calls that were waiting when it closed.
 	ErrClosed = errors.New("mqtt: client is closed")
 
+	// ErrNotSent is matched by the error of every call that failed
+	// before its packet was sent: the server never saw it, and calling
+	// again cannot make a duplicate. The cause is wrapped too: an invalid
+	// argument (ErrInvalid), the call's ctx that ended first, a client
+	// that is closed (ErrClosed) or offline (ErrNotConnected), a Store
+	// that could not keep the message.
+	ErrNotSent = errors.New("mqtt: not sent")
+
+	// ErrInvalid is matched by the error of a call whose arguments break
+	// MQTT's rules or the server's limits (an invalid topic, QoS 3, a
+	// message too large: ErrPacketTooLarge), refused before anything was
+	// sent (so it matches ErrNotSent too), and by the error of a Dial
+	// whose URL or options cannot work. Calling again with the same
+	// arguments fails the same way.
+	ErrInvalid = errors.New("mqtt: invalid argument")
+
 	// ErrNotConnected is returned by a QoS 0 Publish made while the client
 	// is reconnecting when DialOptions.OfflineQueue is negative; nothing
 	// was sent.
 	ErrNotConnected = errors.New("mqtt: not connected; the client is reconnecting")
 
-	// ErrPacketTooLarge is returned when a packet would exceed the maximum
+	// ErrPacketTooLarge is matched when a packet would exceed the maximum
 	// packet size the server accepts, or MQTT's own limit of 256 MiB when
-	// the server set none; nothing was sent.
-	ErrPacketTooLarge = errors.New("mqtt: packet is larger than the server accepts")
+	// the server set none; nothing was sent. It is wire.ErrPacketTooLarge:
+	// one value for every path that finds a packet too large.
+	ErrPacketTooLarge = wire.ErrPacketTooLarge
 
-	// ErrOutcomeUnknown is wrapped by the error of a Publish whose context
-	// ended after the PUBLISH was written: the broker may or may not have
-	// it. Delivery goes on in the background; the message stays in the
-	// Store until it is acknowledged. An error from Publish that does not
-	// match ErrOutcomeUnknown means the message was not sent.
-	ErrOutcomeUnknown = errors.New("mqtt: the message was sent but not yet acknowledged; delivery goes on in the background")
+	// ErrOutcomeUnknown is matched by the error of a Publish whose PUBLISH
+	// was sent but whose acknowledgement never came: its ctx ended first,
+	// or the client closed. The server may or may not have the message,
+	// and sending it again may deliver it twice. The error says whether
+	// delivery goes on in the background (the client runs: the message
+	// stays in the Store until it is acknowledged). An error from Publish
+	// that does not match ErrOutcomeUnknown or *ReasonError means the
+	// message was not sent (ErrNotSent).
+	ErrOutcomeUnknown = errors.New("mqtt: the message was sent, but its acknowledgement did not come")
 )
 
 // ConnectError is a CONNACK that refused the connection.
@@ -120,14 +141,53 @@ func (e *storeError) Error() string {
 
 func (e *storeError) Unwrap() error { return e.err }
 
-// endedError is why a client ended by itself: it reads as its cause and
-// matches both ErrClosed and the cause.
-type endedError struct{ cause error }
+// closedBy is why a client ended by itself: "mqtt: client is closed: ",
+// what happened and its cause. It matches ErrClosed and the cause.
+func closedBy(what string, cause error) error {
+	if what != "" {
+		what = ": " + what
+	}
+	return &opError{what: "client is closed" + what, err: cause, is: []error{ErrClosed}}
+}
 
-func (e *endedError) Error() string   { return e.cause.Error() }
-func (e *endedError) Unwrap() []error { return []error{ErrClosed, e.cause} }
+// opError is the error of an operation: it reads "mqtt: " + what + ": " +
+// err's message, without a second "mqtt: ", and matches err and each error
+// in is (errors.Is, errors.As).
+type opError struct {
+	what string
+	err  error
+	is   []error
+}
+
+func (e *opError) Error() string {
+	msg := strings.TrimPrefix(e.err.Error(), "mqtt: ")
+	if e.what == "" {
+		return "mqtt: " + msg
+	}
+	return "mqtt: " + e.what + ": " + msg
+}
+
+func (e *opError) Unwrap() []error { return append([]error{e.err}, e.is...) }
+
+// wrapf wraps err in the error of an operation, what formatted with args.
+func wrapf(err error, what string, args ...any) error {
+	return &opError{what: fmt.Sprintf(what, args...), err: err}
+}
 
 // notSent wraps err from a call whose packet never reached the connection.
 func notSent(op string, err error) error {
-	return fmt.Errorf("mqtt: %s not sent: %w", op, err)
+	return &opError{what: op + " not sent", err: err, is: []error{ErrNotSent}}
+}
+
+// invalidf is the error of a call whose arguments break MQTT's rules or the
+// server's limits, formatted like fmt.Errorf: it matches ErrInvalid and
+// ErrNotSent.
+func invalidf(op, format string, args ...any) error {
+	return &opError{what: op + " not sent", err: fmt.Errorf(format, args...), is: []error{ErrInvalid, ErrNotSent}}
+}
+
+// badOptionf is the error of a Dial whose URL or options cannot work,
+// formatted like fmt.Errorf without the "mqtt: ": it matches ErrInvalid.
+func badOptionf(format string, args ...any) error {
+	return &opError{err: fmt.Errorf(format, args...), is: []error{ErrInvalid}}
 }

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -258,6 +259,27 @@ func (o *DialOptions) withDefaults() DialOptions {
 		c.OfflineQueue = 1000
 	}
 	return c
+}
+
+// seconds is d in whole seconds, as MQTT carries durations: rounded to the
+// nearest second, at most max. Durations under a second never come here:
+// Dial and Publish refuse them (secondsHint).
+func seconds(d time.Duration, max uint32) uint32 {
+	s := d.Round(time.Second) / time.Second
+	if s > time.Duration(max) {
+		return max
+	}
+	return uint32(s)
+}
+
+// secondsHint says what to write instead of a duration under a second: most
+// often a number of seconds written bare, which Go reads as nanoseconds
+// (SessionExpiry: 3600 is 3.6µs).
+func secondsHint(d time.Duration) string {
+	if d < time.Microsecond*100 {
+		return fmt.Sprintf("for %d seconds write %d * time.Second", int64(d), int64(d))
+	}
+	return "use time.Second or more"
 }
 
 // ConnectAttempt is one attempt to connect to one server, as

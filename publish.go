@@ -67,7 +67,7 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 	o, err := c.sess.beginPublish(p.QoS, p.Topic) // MQTT-4.3.2-1, MQTT-4.3.3-1
 	if err != nil {
 		c.sess.releaseQuota()
-		return err
+		return notSent("publish", err)
 	}
 	p.PacketID = o.id
 
@@ -81,7 +81,7 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 	putBuf(buf)
 	if err != nil {
 		c.sess.abort(o)
-		return fmt.Errorf("mqtt: publish not sent: storing the message: %w", err)
+		return notSent("publish", wrapf(err, "storing the message"))
 	}
 	if err := c.transmit(ctx, o, p, "publish"); err != nil {
 		return err
@@ -208,9 +208,13 @@ func (c *Client) await(ctx context.Context, o *op, what string) error {
 			turn = nil
 			cn.readFor(ctx, o)
 		case <-ctx.Done():
-			return fmt.Errorf("mqtt: %s of %q: %w: %w", what, o.topic, ErrOutcomeUnknown, ctx.Err())
+			return &opError{what: fmt.Sprintf("%s of %q: sent, not yet acknowledged (delivery goes on in the background)", what, o.topic),
+				err: ctx.Err(), is: []error{ErrOutcomeUnknown}}
 		case <-c.done:
-			return fmt.Errorf("mqtt: %s of %q: %w: %w", what, o.topic, ErrOutcomeUnknown, c.err)
+			// Nothing goes on now; the message stays in the Store,
+			// where a client started on a durable one finds it.
+			return &opError{what: fmt.Sprintf("%s of %q: sent, but the client closed before its acknowledgement came", what, o.topic),
+				err: c.err, is: []error{ErrOutcomeUnknown}}
 		}
 	}
 }
@@ -219,20 +223,22 @@ func (c *Client) await(ctx context.Context, o *op, what string) error {
 // its PUBLISH. The packet comes from publishPool; on error it is returned there.
 func (c *Client) newPublish(cn *connection, m *Message) (*wire.Publish, error) {
 	if err := wire.CheckTopicName(m.Topic); err != nil {
-		return nil, fmt.Errorf("mqtt: publish not sent: %w", err)
+		return nil, invalidf("publish", "%w", err)
 	}
 	switch {
 	case m.QoS > QoS2:
-		return nil, fmt.Errorf("mqtt: publish not sent: QoS %d is not 0, 1 or 2", m.QoS)
+		return nil, invalidf("publish", "QoS %d is not 0, 1 or 2", m.QoS)
 	case m.MessageExpiry < 0:
 		// A mistake, not "never expires": that is 0.
-		return nil, fmt.Errorf("mqtt: publish not sent: MessageExpiry %v is negative; use 0 for a message that never expires", m.MessageExpiry)
+		return nil, invalidf("publish", "MessageExpiry %v is negative; use 0 for a message that never expires", m.MessageExpiry)
+	case m.MessageExpiry > 0 && m.MessageExpiry < time.Second:
+		return nil, invalidf("publish", "MessageExpiry %v is under a second, MQTT's unit: %s", m.MessageExpiry, secondsHint(m.MessageExpiry))
 	case m.QoS > cn.maxQoS:
-		return nil, fmt.Errorf("mqtt: publish not sent: the server accepts at most %v, not %v", cn.maxQoS, m.QoS) // MQTT-3.2.2-11
+		return nil, invalidf("publish", "the server accepts at most %v, not %v", cn.maxQoS, m.QoS) // MQTT-3.2.2-11
 	case m.Retain && !cn.retainAvailable:
-		return nil, fmt.Errorf("mqtt: publish not sent: the server does not support retained messages") // MQTT-3.2.2-14
+		return nil, invalidf("publish", "the server does not support retained messages") // MQTT-3.2.2-14
 	case cn.version != wire.V5 && hasProps(m):
-		return nil, fmt.Errorf("mqtt: publish not sent: message properties need MQTT 5.0; the server speaks %v", cn.version)
+		return nil, invalidf("publish", "message properties need MQTT 5.0; the server speaks %v", cn.version)
 	}
 	p := publishPool.Get().(*wire.Publish)
 	*p = wire.Publish{QoS: byte(m.QoS), Retain: m.Retain, Topic: m.Topic, Payload: m.Payload}
@@ -251,15 +257,15 @@ func (c *Client) newPublish(cn *connection, m *Message) (*wire.Publish, error) {
 		size, err := p.Size(cn.version)
 		p.PacketID = 0
 		switch {
-		case errors.Is(err, wire.ErrPacketTooLarge):
+		case errors.Is(err, ErrPacketTooLarge):
 			putPublish(p)
-			return nil, fmt.Errorf("%w: %w (MQTT's own limit); send the payload in several messages", ErrPacketTooLarge, err)
+			return nil, invalidf("publish", "%w (MQTT's own limit); send the payload in several messages", err)
 		case err != nil:
 			putPublish(p)
-			return nil, fmt.Errorf("mqtt: publish not sent: %w", err)
+			return nil, invalidf("publish", "%w", err)
 		case cn.maxPacketSize > 0 && size > cn.maxPacketSize:
 			putPublish(p)
-			return nil, fmt.Errorf("%w: PUBLISH of %d bytes, the server's limit is %d (MQTT-3.2.2-15)", ErrPacketTooLarge, size, cn.maxPacketSize)
+			return nil, invalidf("publish", "%w: PUBLISH of %d bytes, the server's limit is %d (MQTT-3.2.2-15)", ErrPacketTooLarge, size, cn.maxPacketSize)
 		}
 	}
 	return p, nil
@@ -283,7 +289,7 @@ func messageProps(m *Message) *wire.Properties {
 		UserProperties:  m.UserProperties,
 	}
 	if m.MessageExpiry > 0 {
-		secs := uint32(max(1, min(m.MessageExpiry/time.Second, 0xFFFFFFFF)))
+		secs := seconds(m.MessageExpiry, 0xFFFFFFFF)
 		p.MessageExpiry = &secs
 	}
 	return p

@@ -54,13 +54,9 @@ func (c *Client) supervise(cn *connection) {
 		cause := cn.cause
 		c.logInfo("connection lost", "server", cn.server, "error", cause)
 		if c.opts.NoReconnect || final(cause) {
-			err := fmt.Errorf("%w: connection lost: %w", ErrClosed, cause)
-			var de *DisconnectError
-			if errors.As(cause, &de) {
-				err = fmt.Errorf("%w: %w", ErrClosed, cause)
-			}
-			if errors.As(cause, new(*storeError)) {
-				err = &endedError{cause}
+			err := closedBy("connection lost", cause)
+			if errors.As(cause, new(*DisconnectError)) || errors.As(cause, new(*storeError)) {
+				err = closedBy("", cause) // they say what happened
 			}
 			c.end(err)
 			if c.opts.OnConnectionLost != nil {
@@ -74,7 +70,7 @@ func (c *Client) supervise(cn *connection) {
 		var err error
 		if cn, err = c.reconnect(cause); cn == nil {
 			if err != nil {
-				c.end(&endedError{err})
+				c.end(closedBy("", err))
 			}
 			return
 		}
@@ -171,7 +167,7 @@ func (c *Client) dialOne(ctx context.Context, t *target, attempt int) (*connecti
 	if hook := c.opts.BeforeConnect; hook != nil {
 		a := &ConnectAttempt{URL: t.url, Username: cred.username, Password: cred.password, Attempt: attempt}
 		if err := hook(ctx, a); err != nil {
-			return nil, fmt.Errorf("mqtt: before connecting to %s: %w", t.raw, err)
+			return nil, wrapf(err, "before connecting to %s", t.raw)
 		}
 		nt, err := parseURL(a.URL)
 		if err == nil {
@@ -282,7 +278,7 @@ func (c *Client) storeFailed(err *storeError) {
 		cn.fail(err)
 		return
 	}
-	c.end(&endedError{err})
+	c.end(closedBy("", err))
 }
 
 // current returns the connection, or nil while the client is reconnecting.

@@ -2,8 +2,6 @@ package mqtt
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 )
 
@@ -21,7 +19,7 @@ type requester struct {
 // CorrelationData. Request needs MQTT 5.0.
 func (c *Client) Request(ctx context.Context, m Message) (Message, error) {
 	if v := c.Version(); v != V5 {
-		return Message{}, fmt.Errorf("mqtt: request needs MQTT 5.0; the server speaks %v", v)
+		return Message{}, invalidf("request", "it needs MQTT 5.0; the server speaks %v", v)
 	}
 	r, err := c.requester(ctx)
 	if err != nil {
@@ -36,7 +34,7 @@ func (c *Client) Request(ctx context.Context, m Message) (Message, error) {
 	r.mu.Lock()
 	if _, dup := r.waiting[key]; dup {
 		r.mu.Unlock()
-		return Message{}, errors.New("mqtt: request: another request with the same correlation data is waiting")
+		return Message{}, invalidf("request", "another request with the same correlation data is waiting")
 	}
 	r.waiting[key] = ch
 	r.mu.Unlock()
@@ -52,7 +50,7 @@ func (c *Client) Request(ctx context.Context, m Message) (Message, error) {
 	case resp := <-ch:
 		return resp, nil
 	case <-ctx.Done():
-		return Message{}, fmt.Errorf("mqtt: request to %q: no response: %w", m.Topic, ctx.Err())
+		return Message{}, wrapf(ctx.Err(), "request to %q: sent, no response yet", m.Topic)
 	case <-c.done:
 		return Message{}, c.err
 	}
@@ -75,7 +73,7 @@ func (c *Client) requester(ctx context.Context) (*requester, error) {
 	r.topic = prefix + "/" + c.ClientID() + "/" + randomHex(6)
 	sub, err := c.Subscribe(ctx, Filter{Topic: r.topic, QoS: QoS1})
 	if err != nil {
-		return nil, fmt.Errorf("mqtt: request: subscribing to the response topic: %w", err)
+		return nil, wrapf(err, "request: subscribing to the response topic")
 	}
 	started := c.spawn(func() {
 		for {
@@ -96,7 +94,7 @@ func (c *Client) requester(ctx context.Context) (*requester, error) {
 	})
 	if !started {
 		<-c.done // Close has begun: the error is set at once
-		return nil, fmt.Errorf("mqtt: request: %w", c.err)
+		return nil, wrapf(c.err, "request")
 	}
 	c.req = r
 	return r, nil

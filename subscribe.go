@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -100,22 +99,22 @@ type inbound struct {
 // then drops the messages only that subscription matched (Client.Dropped).
 func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscription, error) {
 	if len(filters) == 0 {
-		return nil, errors.New("mqtt: subscribe needs at least one filter") // MQTT-3.8.3-2
+		return nil, invalidf("subscribe", "it needs at least one filter") // MQTT-3.8.3-2
 	}
 	cn := c.cn.Load() // the latest connection's limits apply while offline
 	for _, f := range filters {
 		if err := wire.CheckTopicFilter(f.Topic); err != nil {
-			return nil, fmt.Errorf("mqtt: subscribe not sent: %w", err)
+			return nil, invalidf("subscribe", "%w", err)
 		}
 		switch {
 		case f.QoS > QoS2:
-			return nil, fmt.Errorf("mqtt: subscribe not sent: filter %q asks for QoS %d", f.Topic, f.QoS)
+			return nil, invalidf("subscribe", "filter %q asks for QoS %d", f.Topic, f.QoS)
 		case !cn.wildcards && strings.ContainsAny(f.Topic, "+#"):
-			return nil, fmt.Errorf("mqtt: subscribe not sent: the server does not support wildcard subscriptions like %q", f.Topic)
+			return nil, invalidf("subscribe", "the server does not support wildcard subscriptions like %q", f.Topic)
 		case !cn.shared && wire.IsShared(f.Topic):
-			return nil, fmt.Errorf("mqtt: subscribe not sent: the server does not support shared subscriptions like %q", f.Topic)
+			return nil, invalidf("subscribe", "the server does not support shared subscriptions like %q", f.Topic)
 		case f.NoLocal && wire.IsShared(f.Topic):
-			return nil, fmt.Errorf("mqtt: subscribe not sent: no local is not allowed on shared subscription %q", f.Topic) // MQTT-3.8.3-4
+			return nil, invalidf("subscribe", "no local is not allowed on shared subscription %q", f.Topic) // MQTT-3.8.3-4
 		}
 	}
 	s := &Subscription{c: c, asked: slices.Clone(filters), filters: slices.Clone(filters), notify: make(chan struct{}, 1)}
@@ -137,7 +136,7 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 	o, err := c.sess.beginRequest(pkt, filters[0].Topic, call.then)
 	if err != nil {
 		c.router.withdraw(s, false)
-		return nil, err
+		return nil, notSent("subscribe", err)
 	}
 	if err := c.transmit(ctx, o, pkt, "subscribe"); err != nil {
 		c.router.withdraw(s, false) // not sent
@@ -153,10 +152,10 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 		if r, arrived := call.giveUp(func(r result) { c.release(s, filters, r) }); arrived {
 			c.release(s, filters, r)
 		}
-		return nil, fmt.Errorf("mqtt: subscribe %q: no acknowledgement yet: %w", o.topic, ctx.Err())
+		return nil, wrapf(ctx.Err(), "subscribe %q: sent, no acknowledgement yet (the client unsubscribes once it comes)", o.topic)
 	case <-c.done:
 		c.router.remove(s)
-		return nil, fmt.Errorf("mqtt: subscribe %q: %w", o.topic, c.err)
+		return nil, wrapf(c.err, "subscribe %q", o.topic)
 	}
 	var first *ReasonError
 	withGranted := slices.Clone(filters)
@@ -289,9 +288,9 @@ func (c *Client) wait(ctx context.Context, o *op, what string) (result, error) {
 	case r := <-o.done:
 		return r, nil
 	case <-ctx.Done():
-		return result{}, fmt.Errorf("mqtt: %s %q: no acknowledgement yet: %w", what, o.topic, ctx.Err())
+		return result{}, wrapf(ctx.Err(), "%s %q: sent, no acknowledgement yet", what, o.topic)
 	case <-c.done:
-		return result{}, fmt.Errorf("mqtt: %s %q: %w", what, o.topic, c.err)
+		return result{}, wrapf(c.err, "%s %q", what, o.topic)
 	}
 }
 
@@ -300,11 +299,11 @@ func (c *Client) wait(ctx context.Context, o *op, what string) (result, error) {
 // filters are all gone stop receiving.
 func (c *Client) Unsubscribe(ctx context.Context, topics ...string) error {
 	if len(topics) == 0 {
-		return errors.New("mqtt: unsubscribe needs at least one topic filter") // MQTT-3.10.3-2
+		return invalidf("unsubscribe", "it needs at least one topic filter") // MQTT-3.10.3-2
 	}
 	for _, t := range topics {
 		if err := wire.CheckTopicFilter(t); err != nil {
-			return fmt.Errorf("mqtt: unsubscribe not sent: %w", err)
+			return invalidf("unsubscribe", "%w", err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -314,7 +313,7 @@ func (c *Client) Unsubscribe(ctx context.Context, topics ...string) error {
 	c.keepReading() // for UNSUBACK
 	o, err := c.sess.beginRequest(pkt, topics[0], nil)
 	if err != nil {
-		return err
+		return notSent("unsubscribe", err)
 	}
 	if err := c.transmit(ctx, o, pkt, "unsubscribe"); err != nil {
 		return err
