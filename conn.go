@@ -624,7 +624,8 @@ func (cn *connection) handshake(ctx context.Context, p *wire.Connect) (*wire.Con
 		pkt, err := cn.reader.ReadPacket(cn.version)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, fmt.Errorf("the server closed the connection before CONNACK: %w", err)
+				return nil, fmt.Errorf("the server closed the connection before CONNACK (a TLS port does that to a plain CONNECT: "+
+					"if it is one, use mqtts:// or wss://; else the server's log says why): %w", err)
 			}
 			if errors.As(err, new(*wire.Error)) && !first.sawPacket {
 				return nil, first.notMQTT(err)

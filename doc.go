@@ -68,17 +68,33 @@
 //
 // # Errors
 //
+// Every error reads "mqtt: " once, says what happened and, where it can,
+// what to do; errors.Is and errors.As sort them. A Publish ends in one of
+// four ways, and a request handler maps them like this:
+//
+//	outcome                       error matches                 a caller usually
+//	acknowledged                  nil                           answers 200
+//	invalid argument, not sent    ErrInvalid (and ErrNotSent)   answers 400: the same call fails again
+//	not sent, for now             ErrNotSent                    retries, or answers 503: no duplicate possible
+//	refused by the server         *ReasonError                  answers by its ReasonCode (403, 413, 429, 502)
+//	sent, no acknowledgement      ErrOutcomeUnknown             answers 504; a retry may deliver twice
+//
+// ErrNotSent wraps the cause: the ctx that ended before the write, ErrClosed,
+// ErrNotConnected, the Store's error. ErrInvalid covers topics that break
+// the rules, QoS 3, ErrPacketTooLarge, retain or a QoS the server does not
+// offer, MQTT 5.0 properties on 3.x, and at Dial, a URL or options that
+// cannot work. Subscribe and Unsubscribe fail before sending the same way.
+//
 // A server that refuses the connection gives a *ConnectError; one that
-// refuses a publish or a subscription gives a *ReasonError; one that sends
-// DISCONNECT has the client reconnect, unless it says another client took
-// the session over: that ends the client with a *DisconnectError. After
-// Close, calls return ErrClosed; with NoReconnect, after a lost connection
-// they return an error that wraps ErrClosed and the cause. A server that
-// breaks the protocol (a malformed packet, an acknowledgement that cannot
-// be right) is told so with DISCONNECT (v5) and the connection is closed.
-// A Store that fails ends the client with an error that wraps ErrClosed and
-// the Store's error: nothing it held is lost. Topic validation errors are
-// *wire.Error values and nothing is sent.
+// refuses a subscription gives a *ReasonError; one that sends DISCONNECT
+// has the client reconnect, unless it says another client took the session
+// over: that ends the client with a *DisconnectError. After Close, calls
+// return ErrClosed; with NoReconnect, after a lost connection they return
+// an error that wraps ErrClosed and the cause. A server that breaks the
+// protocol (a malformed packet, an acknowledgement that cannot be right) is
+// told so with DISCONNECT (v5) and the connection is closed. A Store that
+// fails ends the client with an error that wraps ErrClosed and the Store's
+// error: nothing it held is lost.
 //
 // # Persistence
 //

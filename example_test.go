@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/culex-mqtt/mqtt"
 	"github.com/culex-mqtt/mqtt/mqtttest"
+	"github.com/culex-mqtt/mqtt/wire"
 )
 
 func ExampleDial() {
@@ -40,13 +45,16 @@ func ExampleClient_Publish() {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	err = c.Publish(ctx, mqtt.Message{Topic: "orders/42", Payload: []byte(`{"state":"paid"}`), QoS: mqtt.QoS1})
+	var refused *mqtt.ReasonError
 	switch {
-	case errors.Is(err, mqtt.ErrOutcomeUnknown):
-		fmt.Println("sent, not yet acknowledged; delivery goes on")
-	case err != nil:
-		fmt.Println("not sent:", err)
-	default:
+	case err == nil:
 		fmt.Println("the broker has it")
+	case errors.As(err, &refused):
+		fmt.Println("the broker refused it:", refused.ReasonCode)
+	case errors.Is(err, mqtt.ErrOutcomeUnknown):
+		fmt.Println("sent, not acknowledged: the broker may have it")
+	default: // errors.Is(err, mqtt.ErrNotSent)
+		fmt.Println("not sent:", err)
 	}
 	// Output: the broker has it
 }
@@ -153,4 +161,54 @@ func ExampleClient_Request() {
 	}
 	fmt.Printf("%s\n", resp.Payload)
 	// Output: coffee: 4.20
+}
+
+// An HTTP handler that publishes each request's body and answers with a
+// status code that says what became of the message: the four outcomes of
+// Publish (see the package doc's table).
+func Example_httpHandler() {
+	broker := mqtttest.NewServer()
+	defer broker.Close()
+	c, err := mqtt.Dial(context.Background(), broker.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	publish := func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		err := c.Publish(ctx, mqtt.Message{Topic: r.URL.Query().Get("topic"), Payload: body, QoS: mqtt.QoS1})
+		var refused *mqtt.ReasonError
+		switch {
+		case err == nil:
+			w.WriteHeader(http.StatusNoContent)
+		case errors.Is(err, mqtt.ErrInvalid): // the request's fault: the same call fails again
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		case errors.As(err, &refused):
+			status := http.StatusBadGateway
+			switch refused.ReasonCode {
+			case wire.NotAuthorized:
+				status = http.StatusForbidden
+			case wire.QuotaExceeded:
+				status = http.StatusTooManyRequests
+			}
+			http.Error(w, err.Error(), status)
+		case errors.Is(err, mqtt.ErrOutcomeUnknown): // the broker may have it: a retry may deliver twice
+			http.Error(w, err.Error(), http.StatusGatewayTimeout)
+		default: // mqtt.ErrNotSent: nothing was sent, a retry is safe
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+	}
+
+	for _, topic := range []string{"orders/42", "orders/%23"} { // %23 is '#': no topic to publish to
+		rec := httptest.NewRecorder()
+		publish(rec, httptest.NewRequest("POST", "/publish?topic="+topic, strings.NewReader(`{"state":"paid"}`)))
+		fmt.Println(topic, rec.Code)
+	}
+	// Output:
+	// orders/42 204
+	// orders/%23 400
 }

@@ -52,7 +52,7 @@ type Message struct {
 	// MQTT 5.0 properties. Publish refuses a message that has any on a
 	// 3.x connection, before sending it, rather than drop them silently.
 	PayloadFormat   byte          // 1: the payload is UTF-8 text
-	MessageExpiry   time.Duration // 0: never expires; whole seconds; negative: an error
+	MessageExpiry   time.Duration // 0: never expires; whole seconds (rounded; under one: an error); negative: an error
 	ContentType     string
 	ResponseTopic   string
 	CorrelationData []byte
@@ -77,22 +77,28 @@ type DialOptions struct {
 	// Version is the protocol version. 0: try V5, fall back to V311 when
 	// the server refuses 5.
 	Version Version
-	// KeepAlive is the keep alive announced in CONNECT, in whole seconds:
-	// the client sends PINGREQ after three quarters of it without traffic
-	// and takes a server that does not answer within half of it for gone.
-	// 0: 60s; negative: off. A server keep alive in CONNACK takes
-	// precedence.
+	// KeepAlive is the keep alive announced in CONNECT: the client sends
+	// PINGREQ after three quarters of it without traffic and takes a
+	// server that does not answer within half of it for gone. 0: 60s;
+	// negative: off (unlike MQTT.js, where keepalive 0 turns it off). A
+	// server keep alive in CONNACK takes precedence.
+	//
+	// KeepAlive, SessionExpiry, WillDelay and Message.MessageExpiry travel
+	// in whole seconds: they are rounded to the nearest second, and a
+	// value under one second is refused (30 is 30ns in Go: write
+	// 30 * time.Second).
 	KeepAlive time.Duration
 	// KeepSession resumes the session the server holds for ClientID and
 	// keeps it after the connection ends. false: a clean start.
 	KeepSession bool
 	// SessionExpiry is how long (v5) the server keeps the session after the
 	// connection ends, in whole seconds. 0 with KeepSession: forever.
+	// Negative: refused.
 	SessionExpiry time.Duration
 	// Will is published by the server when the connection ends without a
 	// DISCONNECT.
 	Will *Message
-	// WillDelay delays the will (v5).
+	// WillDelay delays the will (v5), in whole seconds. Negative: refused.
 	WillDelay time.Duration
 	// TLSConfig is used for mqtts, tls, ssl, wss. nil: verify the server
 	// against the system roots.
