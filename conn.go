@@ -51,9 +51,10 @@ type Client struct {
 	nextGen uint64                     // for the next connection; owned by the dialing goroutine
 
 	mu       sync.Mutex
-	clientID string        // as the server knows us; may be assigned (v5)
-	up       chan struct{} // closed when a new connection is installed, then replaced
-	offline  [][]byte      // QoS 0 PUBLISH packets made while offline, encoded
+	clientID string                  // as the server knows us; may be assigned (v5)
+	versions map[string]wire.Version // by server URL (target.raw): V311 where 5.0 was refused
+	up       chan struct{}           // closed when a new connection is installed, then replaced
+	offline  [][]byte                // QoS 0 PUBLISH packets made while offline, encoded
 
 	done      chan struct{} // closed when the client has ended
 	ending    atomic.Bool   // Disconnect is under way: a lost connection is not replaced
@@ -450,6 +451,11 @@ func notTLS(err error) bool {
 // dialTarget connects to one server, falling back from V5 to V311 when the
 // version was not chosen and the server refuses 5, unless that would drop
 // CONNECT user properties.
+//
+// A server refuses 5.0 with reason code 0x84 (a 3.1.1 CONNACK 0x01 reads
+// so), or, like RabbitMQ's MQTT plugin before 3.13, by closing the
+// connection without CONNACK. The version that worked is remembered for
+// the next connections to the same server.
 func (c *Client) dialTarget(ctx context.Context, t *target, cred credentials) (*connection, *wire.Connack, error) {
 	if c.opts.Version != 0 {
 		return c.connect(ctx, t, cred, wire.Version(c.opts.Version))
@@ -458,22 +464,44 @@ func (c *Client) dialTarget(ctx context.Context, t *target, cred credentials) (*
 		// Enhanced authentication needs 5.0: no falling back.
 		return c.connect(ctx, t, cred, wire.V5)
 	}
-	cn, ack, err := c.connect(ctx, t, cred, wire.V5)
-	var ce *ConnectError
-	if errors.As(err, &ce) && ce.ReasonCode == wire.UnsupportedProtocolVersion {
-		if len(c.opts.UserProperties) > 0 {
-			// 3.1.1 would drop them silently.
-			return nil, nil, fmt.Errorf("mqtt: %s refused MQTT 5.0 (reason code %#02x), and DialOptions.UserProperties need it: "+
-				"remove them to connect with MQTT 3.1.1", t.raw, byte(ce.ReasonCode))
-		}
-		c.mu.Lock()
-		if c.clientID == "" {
-			c.clientID = "culex-" + randomHex(8) // 3.1.1 needs one with a kept session
-		}
-		c.mu.Unlock()
+	c.mu.Lock()
+	v := c.versions[t.raw]
+	c.mu.Unlock()
+	if v == wire.V311 {
 		return c.connect(ctx, t, cred, wire.V311)
 	}
-	return cn, ack, err
+	cn, ack, err := c.connect(ctx, t, cred, wire.V5)
+	var ce *ConnectError
+	refused := errors.As(err, &ce) && ce.ReasonCode == wire.UnsupportedProtocolVersion
+	closed := errors.As(err, new(*closedBeforeConnack))
+	if !refused && !closed {
+		return cn, ack, err
+	}
+	if len(c.opts.UserProperties) > 0 {
+		// 3.1.1 would drop them silently.
+		return nil, nil, wrapf(err, "%s did not take MQTT 5.0, and DialOptions.UserProperties need it: "+
+			"remove them to connect with MQTT 3.1.1", t.raw)
+	}
+	c.mu.Lock()
+	if c.clientID == "" {
+		c.clientID = "culex-" + randomHex(8) // 3.1.1 needs one with a kept session
+	}
+	c.mu.Unlock()
+	cn, ack, err311 := c.connect(ctx, t, cred, wire.V311)
+	if err311 != nil {
+		if closed {
+			// Say what both attempts met.
+			return nil, nil, wrapf(err311, "%s closed the connection on a 5.0 CONNECT; with 3.1.1", t.raw)
+		}
+		return nil, nil, err311
+	}
+	c.mu.Lock()
+	if c.versions == nil {
+		c.versions = make(map[string]wire.Version)
+	}
+	c.versions[t.raw] = wire.V311
+	c.mu.Unlock()
+	return cn, ack, nil
 }
 
 // credentials are the user name and password of one connection attempt.
@@ -623,9 +651,8 @@ func (cn *connection) handshake(ctx context.Context, p *wire.Connect) (*wire.Con
 		}
 		pkt, err := cn.reader.ReadPacket(cn.version)
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, fmt.Errorf("the server closed the connection before CONNACK (a TLS port does that to a plain CONNECT: "+
-					"if it is one, use mqtts:// or wss://; else the server's log says why): %w", err)
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+				return nil, &closedBeforeConnack{err}
 			}
 			if errors.As(err, new(*wire.Error)) && !first.sawPacket {
 				return nil, first.notMQTT(err)
@@ -656,6 +683,20 @@ func (cn *connection) handshake(ctx context.Context, p *wire.Connect) (*wire.Con
 		}
 	}
 }
+
+// closedBeforeConnack is a server that closed the connection without
+// answering CONNECT: a TLS port that got a plain CONNECT, a server that
+// refused the client in silence, or one that does not speak the version
+// asked for (RabbitMQ's MQTT plugin before 3.13 with 5.0: dialTarget falls
+// back to 3.1.1).
+type closedBeforeConnack struct{ err error }
+
+func (e *closedBeforeConnack) Error() string {
+	return "the server closed the connection before CONNACK (a TLS port does that to a plain CONNECT: " +
+		"if it is one, use mqtts:// or wss://; else the server's log says why): " + e.err.Error()
+}
+
+func (e *closedBeforeConnack) Unwrap() error { return e.err }
 
 // firstBytes keeps the first bytes the server sends, to show what a server
 // that does not speak MQTT answered (an HTTP server, a TLS port).

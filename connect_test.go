@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/mqtttest"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
@@ -140,4 +142,35 @@ func TestVersionFallbackKeepsUserProperties(t *testing.T) {
 			t.Errorf("%d connections, want 1", n)
 		}
 	})
+}
+
+// A 3.1.1-only server that closes the connection on a 5.0 CONNECT without
+// any CONNACK (RabbitMQ's MQTT plugin before 3.13) gets 3.1.1 next, as one
+// that answers 0x84 does; the client remembers, and reconnects to it with
+// 3.1.1 at once.
+func TestVersionFallbackOnClose(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer(mqtttest.Versions(wire.V311), mqtttest.CloseOnUnknownVersion())
+	t.Cleanup(srv.Close)
+	lost := make(chan struct{}, 1)
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ReconnectDelay: time.Millisecond,
+		OnConnectionLost: func(error) { lost <- struct{}{} }})
+	if c.Version() != mqtt.V311 {
+		t.Fatalf("Version() = %v, want 3.1.1", c.Version())
+	}
+	srv.CloseClientConnections()
+	<-lost
+	ctx := testCtx(t)
+	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
+		t.Fatal(err)
+	}
+	var versions []wire.Version
+	for _, r := range srv.Packets() {
+		if cp, ok := r.Packet.(*wire.Connect); ok {
+			versions = append(versions, cp.Version)
+		}
+	}
+	if want := []wire.Version{wire.V5, wire.V311, wire.V311}; !slices.Equal(versions, want) {
+		t.Errorf("CONNECT versions %v, want %v: 5.0 once, then 3.1.1 remembered", versions, want)
+	}
 }

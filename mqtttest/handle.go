@@ -108,7 +108,13 @@ func (c *Conn) onConnect(p *wire.Connect) {
 	c.connect = p
 	c.version = p.Version
 	if !s.opts.versions[p.Version] {
-		c.refuse(wire.UnsupportedProtocolVersion, fmt.Errorf("mqtttest: protocol version %v not accepted", p.Version))
+		err := fmt.Errorf("mqtttest: protocol version %v not accepted", p.Version)
+		if s.opts.closeOnVersion {
+			c.shutdown(err, false, false)
+			s.mu.Unlock()
+			return
+		}
+		c.refuse(wire.UnsupportedProtocolVersion, err)
 		s.mu.Unlock()
 		return
 	}

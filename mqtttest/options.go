@@ -13,9 +13,10 @@ type Option func(*options)
 // options is the server's configuration. The zero value is not used:
 // defaultOptions gives the defaults that the Option functions change.
 type options struct {
-	versions     [6]bool // indexed by wire.Version
-	authenticate func(*wire.Connect) wire.ReasonCode
-	enhancedAuth func(c *wire.Connect, step int, data []byte) ([]byte, wire.ReasonCode)
+	versions       [6]bool // indexed by wire.Version
+	closeOnVersion bool    // close on a version not in versions, without CONNACK
+	authenticate   func(*wire.Connect) wire.ReasonCode
+	enhancedAuth   func(c *wire.Connect, step int, data []byte) ([]byte, wire.ReasonCode)
 
 	maxQoS            byte
 	retain            bool
@@ -61,6 +62,14 @@ func Versions(vs ...wire.Version) Option {
 			}
 		}
 	}
+}
+
+// CloseOnUnknownVersion makes the server close the connection, without any
+// CONNACK, on a CONNECT of a version that Versions leaves out, as some
+// 3.1.1-only brokers do on a 5.0 CONNECT (RabbitMQ's MQTT plugin before
+// 3.13): a client must fall back without the reason code 0x84 to go by.
+func CloseOnUnknownVersion() Option {
+	return func(o *options) { o.closeOnVersion = true }
 }
 
 // Authenticate sets a function that decides whether to accept each CONNECT,
