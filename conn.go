@@ -47,8 +47,9 @@ type Client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	cn      atomic.Pointer[connection] // the latest connection, alive or not
-	nextGen uint64                     // for the next connection; owned by the dialing goroutine
+	cn       atomic.Pointer[connection] // the latest connection, alive or not
+	nextGen  uint64                     // for the next connection; owned by the dialing goroutine
+	redirect *redirection               // where the last connection's DISCONNECT sent us; owned by the dialing goroutine
 
 	mu       sync.Mutex
 	clientID string                  // as the server knows us; may be assigned (v5)
@@ -306,6 +307,37 @@ func schemeHint(raw string) string {
 	return ", like mqtt://broker:1883"
 }
 
+// references returns the servers of a Server Reference that t's server
+// sent (MQTT 5.0 section 4.11): one or more, separated by spaces, each host
+// or host:port. Each is reached like t: same scheme, WebSocket path, user
+// info; a missing port is t's.
+func (t *target) references(ref string) ([]*target, error) {
+	_, port, _ := net.SplitHostPort(t.host)
+	scheme, _, _ := strings.Cut(t.raw, "://")
+	var path string
+	if t.scheme == "ws" || t.scheme == "wss" {
+		if u, err := url.Parse(t.wsURL); err == nil {
+			path = u.EscapedPath()
+		}
+	}
+	var targets []*target
+	for _, hp := range strings.Fields(ref) {
+		if _, _, err := net.SplitHostPort(hp); err != nil {
+			hp = net.JoinHostPort(strings.Trim(hp, "[]"), port)
+		}
+		nt, err := parseURL(scheme + "://" + hp + path)
+		if err != nil {
+			return nil, fmt.Errorf("server reference %q: %w", ref, err)
+		}
+		nt.hasUser, nt.username, nt.password = t.hasUser, t.username, t.password
+		targets = append(targets, nt)
+	}
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("server reference %q names no server", ref)
+	}
+	return targets, nil
+}
+
 // plaintext reports whether t sends the password in clear.
 func (t *target) plaintext() bool { return t.scheme == "tcp" || t.scheme == "ws" }
 
@@ -534,6 +566,7 @@ func (c *Client) connect(ctx context.Context, t *target, cred credentials, v wir
 	cn := &connection{
 		c:       c,
 		gen:     c.nextGen,
+		target:  t,
 		server:  t.raw,
 		version: v,
 		conn:    conn,

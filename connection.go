@@ -24,7 +24,8 @@ import (
 type connection struct {
 	c       *Client
 	gen     uint64 // numbers the client's connections; see op.sent
-	server  string // the URL that accepted it, without user info
+	target  *target
+	server  string // the URL that accepted it, without user info (target.raw)
 	version wire.Version
 	conn    net.Conn
 	reader  *wire.Reader

@@ -126,6 +126,16 @@ type DialOptions struct {
 	// once do not come back at once. 0: 1s and 30s.
 	ReconnectDelay    time.Duration
 	MaxReconnectDelay time.Duration
+	// NoRedirect keeps the client from following a server's redirection
+	// (MQTT 5.0 section 4.11). false: a CONNACK or DISCONNECT with reason
+	// code 0x9C (use another server) or 0x9D (server moved) and a Server
+	// Reference has the client connect to the server(s) it names (one
+	// or more, space separated, host or host:port; reached with the
+	// scheme, path, credentials, TLSConfig and BeforeConnect of the
+	// server that referred; a missing port is its port). 0x9D makes the
+	// new server the first tried on every later connection. At most 4
+	// redirections are followed in a row.
+	NoRedirect bool
 	// ConnectTimeout bounds each connection attempt to one server, from
 	// dialing to CONNACK. 0: 30s.
 	ConnectTimeout time.Duration

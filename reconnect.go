@@ -67,6 +67,14 @@ func (c *Client) supervise(cn *connection) {
 		if c.opts.OnConnectionLost != nil {
 			c.opts.OnConnectionLost(cause)
 		}
+		var de *DisconnectError
+		if errors.As(cause, &de) {
+			r, err := c.redirectOf(cn.target, de.ReasonCode, de.ServerReference)
+			if err != nil {
+				c.logInfo("not following the redirection", "server", cn.server, "error", err)
+			}
+			c.redirect = r
+		}
 		var err error
 		if cn, err = c.reconnect(cause); cn == nil {
 			if err != nil {
@@ -102,6 +110,9 @@ func final(cause error) bool {
 func (c *Client) reconnect(lastErr error) (*connection, error) {
 	for attempt := 1; ; attempt++ {
 		delay := c.backoff(attempt)
+		if attempt == 1 && c.redirect != nil {
+			delay = 0 // the server sent us elsewhere: no reason to wait
+		}
 		c.logInfo("reconnecting", "attempt", attempt, "delay", delay, "error", lastErr)
 		if c.opts.OnReconnecting != nil {
 			c.opts.OnReconnecting(attempt, delay, lastErr)
@@ -140,10 +151,30 @@ func (c *Client) backoff(n int) time.Duration {
 
 // dialAny tries each server in turn and establishes the first connection
 // that succeeds. attempt is 0 at Dial, then counts reconnection attempts.
+//
+// A server that answers with a redirection (MQTT 5.0 section 4.11) has the
+// client try the server(s) it refers to first (dialFollowing); so does one
+// that ended the last connection with one (supervise sets redirect).
 func (c *Client) dialAny(ctx context.Context, attempt int) (*connection, error) {
 	var errs []error
-	for _, t := range c.targets {
-		cn, err := c.dialOne(ctx, t, attempt)
+	c.mu.Lock()
+	targets := c.targets
+	c.mu.Unlock()
+	if r := c.redirect; r != nil {
+		c.redirect = nil
+		for _, t := range r.targets {
+			cn, err := c.dialFollowing(ctx, t, attempt, 1)
+			if err == nil {
+				if r.moved {
+					c.moveTo(t)
+				}
+				return cn, nil
+			}
+			errs = append(errs, err)
+		}
+	}
+	for _, t := range targets {
+		cn, err := c.dialFollowing(ctx, t, attempt, 0)
 		if err == nil {
 			return cn, nil
 		}
@@ -156,6 +187,81 @@ func (c *Client) dialAny(ctx context.Context, attempt int) (*connection, error) 
 		return nil, errs[0]
 	}
 	return nil, errors.Join(errs...)
+}
+
+// redirection is where a server sent the client: the targets of its Server
+// Reference, and whether it moved for good (0x9D) or for this connection
+// only (0x9C).
+type redirection struct {
+	targets []*target
+	moved   bool
+}
+
+// maxRedirects bounds how many redirections in a row the client follows: a
+// loop between servers that refer to each other ends.
+const maxRedirects = 4
+
+// redirectOf returns where a CONNACK or DISCONNECT with reason code and
+// Server Reference ref sends a client connected to t, or nil when it
+// sends it nowhere.
+func (c *Client) redirectOf(t *target, code ReasonCode, ref string) (*redirection, error) {
+	if c.opts.NoRedirect || ref == "" || (code != wire.UseAnotherServer && code != wire.ServerMoved) {
+		return nil, nil
+	}
+	targets, err := t.references(ref)
+	if err != nil {
+		return nil, err
+	}
+	return &redirection{targets: targets, moved: code == wire.ServerMoved}, nil
+}
+
+// dialFollowing connects to t (dialOne) and follows the redirections its
+// CONNACK makes, hops of them followed already.
+func (c *Client) dialFollowing(ctx context.Context, t *target, attempt, hops int) (*connection, error) {
+	cn, err := c.dialOne(ctx, t, attempt)
+	var ce *ConnectError
+	if err == nil || !errors.As(err, &ce) {
+		return cn, err
+	}
+	r, rerr := c.redirectOf(t, ce.ReasonCode, ce.ServerReference)
+	switch {
+	case rerr != nil:
+		return nil, wrapf(rerr, "following the redirection of %s", t.raw)
+	case r == nil:
+		return nil, err
+	case hops >= maxRedirects:
+		return nil, wrapf(err, "not following the redirection: %d in a row already, the servers may refer to each other", hops)
+	}
+	errs := []error{err}
+	for _, rt := range r.targets {
+		c.logInfo("redirected", "from", t.raw, "to", rt.raw, "moved", r.moved)
+		cn, err := c.dialFollowing(ctx, rt, attempt, hops+1)
+		if err == nil {
+			if r.moved {
+				c.moveTo(rt)
+			}
+			return cn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// moveTo makes t, where a server moved for good (0x9D), the first server
+// the client tries from now on.
+func (c *Client) moveTo(t *target) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	targets := []*target{t}
+	for _, x := range c.targets {
+		if x.raw != t.raw {
+			targets = append(targets, x)
+		}
+	}
+	c.targets = targets
 }
 
 // dialOne connects to one server, bounded by ConnectTimeout, and makes the
