@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -201,6 +202,7 @@ type target struct {
 	username string
 	password []byte
 	hasUser  bool
+	header   http.Header // for the WebSocket upgrade, set by BeforeConnect; nil: DialOptions.WebSocket's
 }
 
 // encodeSecrets is the advice for user info that breaks a URL.
@@ -417,7 +419,14 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 		conn = tc
 	}
 	if t.scheme == "ws" || t.scheme == "wss" {
-		origin := "http://" + t.host
+		wo := o.WebSocket
+		if wo == nil {
+			wo = &WebSocketOptions{}
+		}
+		origin := wo.Origin
+		if origin == "" {
+			origin = "http://" + t.host // x/net/websocket sends one always
+		}
 		cfg, err := websocket.NewConfig(t.wsURL, origin)
 		if err != nil {
 			conn.Close()
@@ -427,7 +436,14 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 			}
 			return nil, fmt.Errorf("mqtt: WebSocket URL %s: %w", t.raw, err)
 		}
-		cfg.Protocol = []string{"mqtt"} // MQTT-6.0.0-3
+		cfg.Protocol = wo.Protocols
+		if len(cfg.Protocol) == 0 {
+			cfg.Protocol = []string{"mqtt"} // MQTT-6.0.0-3
+		}
+		cfg.Header = t.header
+		if cfg.Header == nil {
+			cfg.Header = wo.Header
+		}
 		ws, err := websocket.NewClient(cfg, conn)
 		if err != nil {
 			conn.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/culex-mqtt/mqtt/persist"
@@ -126,6 +127,10 @@ type DialOptions struct {
 	// once do not come back at once. 0: 1s and 30s.
 	ReconnectDelay    time.Duration
 	MaxReconnectDelay time.Duration
+	// WebSocket configures the upgrade request of ws:// and wss:// URLs.
+	// nil: no extra headers, the subprotocol "mqtt", an Origin made of
+	// the URL's host.
+	WebSocket *WebSocketOptions
 	// NoRedirect keeps the client from following a server's redirection
 	// (MQTT 5.0 section 4.11). false: a CONNACK or DISCONNECT with reason
 	// code 0x9C (use another server) or 0x9D (server moved) and a Server
@@ -298,6 +303,19 @@ func secondsHint(d time.Duration) string {
 	return "use time.Second or more"
 }
 
+// WebSocketOptions configures the WebSocket upgrade request (MQTT.js
+// wsOptions). BeforeConnect may change the headers for each attempt.
+type WebSocketOptions struct {
+	// Header is sent with the upgrade request: Authorization, Cookie, a
+	// signed header. It never appears in logs or errors.
+	Header http.Header
+	// Origin is the request's Origin. "": http:// and the URL's host.
+	Origin string
+	// Protocols are the WebSocket subprotocols offered. nil: "mqtt", the
+	// one MQTT names (MQTT-6.0.0-3); some servers want "mqttv3.1" too.
+	Protocols []string
+}
+
 // ConnectAttempt is one attempt to connect to one server, as
 // DialOptions.BeforeConnect sees it and may change it.
 type ConnectAttempt struct {
@@ -309,4 +327,8 @@ type ConnectAttempt struct {
 	// Attempt is 0 at Dial, then counts the reconnection attempts since
 	// the connection was lost, from 1.
 	Attempt int
+	// Header is the WebSocket upgrade request's header (ws://, wss://): a
+	// copy of DialOptions.WebSocket.Header, which the hook may change for
+	// this attempt (an expiring token, a signed header).
+	Header http.Header
 }

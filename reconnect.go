@@ -272,6 +272,9 @@ func (c *Client) dialOne(ctx context.Context, t *target, attempt int) (*connecti
 	cred := t.credentials(c.opts.Username, c.opts.Password)
 	if hook := c.opts.BeforeConnect; hook != nil {
 		a := &ConnectAttempt{URL: t.url, Username: cred.username, Password: cred.password, Attempt: attempt}
+		if ws := c.opts.WebSocket; ws != nil {
+			a.Header = ws.Header.Clone()
+		}
 		if err := hook(ctx, a); err != nil {
 			return nil, wrapf(err, "before connecting to %s", t.raw)
 		}
@@ -282,6 +285,7 @@ func (c *Client) dialOne(ctx context.Context, t *target, attempt int) (*connecti
 		if err != nil {
 			return nil, err
 		}
+		nt.header = a.Header
 		t = nt
 		cred = t.credentials(a.Username, a.Password)
 	}
