@@ -51,6 +51,8 @@ type Client struct {
 	cn       atomic.Pointer[connection] // the latest connection, alive or not
 	nextGen  uint64                     // for the next connection; owned by the dialing goroutine
 	redirect *redirection               // where the last connection's DISCONNECT sent us; owned by the dialing goroutine
+	hurry    atomic.Bool                // Reconnect asked: the next attempt waits for no delay
+	wake     chan struct{}              // Reconnect wakes a supervisor waiting between attempts; capacity 1
 
 	mu       sync.Mutex
 	clientID string                  // as the server knows us; may be assigned (v5)
@@ -115,6 +117,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 		clientID: o.ClientID,
 		up:       make(chan struct{}),
 		done:     make(chan struct{}),
+		wake:     make(chan struct{}, 1),
 		nextGen:  firstGen,
 	}
 	if c.clientID == "" && (o.Version == V31 || o.KeepSession) {

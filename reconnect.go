@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/culex-mqtt/mqtt/persist"
@@ -110,9 +111,10 @@ func final(cause error) bool {
 func (c *Client) reconnect(lastErr error) (*connection, error) {
 	for attempt := 1; ; attempt++ {
 		delay := c.backoff(attempt)
-		if attempt == 1 && c.redirect != nil {
-			delay = 0 // the server sent us elsewhere: no reason to wait
+		if attempt == 1 && (c.redirect != nil || c.hurry.Load()) {
+			delay = 0 // the server sent us elsewhere, or Reconnect asked: no reason to wait
 		}
+		c.hurry.Store(false)
 		c.logInfo("reconnecting", "attempt", attempt, "delay", delay, "error", lastErr)
 		if c.opts.OnReconnecting != nil {
 			c.opts.OnReconnecting(attempt, delay, lastErr)
@@ -120,6 +122,8 @@ func (c *Client) reconnect(lastErr error) (*connection, error) {
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
+		case <-c.wake: // Reconnect
+			t.Stop()
 		case <-c.done:
 			t.Stop()
 			return nil, nil
@@ -389,6 +393,84 @@ func (c *Client) storeFailed(err *storeError) {
 		return
 	}
 	c.end(closedBy("", err))
+}
+
+// errReconnectAsked is why a connection ended that Reconnect dropped.
+var errReconnectAsked = errors.New("mqtt: Reconnect was called")
+
+// Reconnect drops the connection, after a DISCONNECT that has the server
+// discard the will, and connects again at once, without the reconnection
+// delay (MQTT.js reconnect()); when the client is reconnecting already, it
+// makes the next attempt now. It returns once connected, or when ctx ends
+// (the client goes on reconnecting). As after any lost connection,
+// messages in flight are sent again and OnConnectionLost and OnConnect are
+// called. With DialOptions.NoReconnect there is nothing to reconnect: it
+// fails.
+func (c *Client) Reconnect(ctx context.Context) error {
+	if c.opts.NoReconnect {
+		return invalidf("reconnect", "DialOptions.NoReconnect is set: a dropped connection would end the client")
+	}
+	c.mu.Lock()
+	cn, up := c.current(), c.up
+	c.mu.Unlock()
+	if err := c.Err(); err != nil {
+		return wrapf(err, "reconnect")
+	}
+	c.hurry.Store(true)
+	if cn != nil {
+		cn.keepReading() // the supervisor watches the connections from now on
+		cn.w.sendLast(&wire.Disconnect{})
+		cn.fail(errReconnectAsked)
+	} else {
+		select {
+		case c.wake <- struct{}{}: // the supervisor waits out a delay
+		default:
+		}
+	}
+	select {
+	case <-up:
+		return nil
+	case <-ctx.Done():
+		return wrapf(ctx.Err(), "reconnect: not connected yet")
+	case <-c.done:
+		return wrapf(c.err, "reconnect")
+	}
+}
+
+// State is where a Client stands: connected, reconnecting, or closed.
+type State int
+
+// The states of a Client. A Client is connected when Dial returns it.
+const (
+	StateConnected    State = iota + 1 // a connection is up
+	StateReconnecting                  // the connection was lost; the client connects again
+	StateClosed                        // Close, Disconnect, or a lost connection with NoReconnect
+)
+
+// String returns "connected", "reconnecting" or "closed".
+func (s State) String() string {
+	switch s {
+	case StateConnected:
+		return "connected"
+	case StateReconnecting:
+		return "reconnecting"
+	case StateClosed:
+		return "closed"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// State returns where the client stands. It agrees with the callbacks: it
+// is StateConnected when OnConnect runs, StateReconnecting (or, with
+// NoReconnect, StateClosed) when OnConnectionLost runs.
+func (c *Client) State() State {
+	switch {
+	case c.Err() != nil:
+		return StateClosed
+	case c.current() != nil:
+		return StateConnected
+	}
+	return StateReconnecting
 }
 
 // current returns the connection, or nil while the client is reconnecting.
