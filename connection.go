@@ -49,6 +49,8 @@ type connection struct {
 	batch   batch    // whoever reads (the turn's holder)
 	ackMode ackModer // TCP quick-ack control (quickack_linux.go); nil elsewhere
 
+	ackedSeq atomic.Uint64 // the highest op.seq the server acknowledged here (acked)
+
 	failed   atomic.Bool   // set by fail, before dead is closed
 	dead     chan struct{} // closed when the connection has failed or was closed
 	failOnce sync.Once
@@ -457,11 +459,22 @@ func (cn *connection) settle(id uint16, ack wire.Type, r result) error {
 			return err
 		}
 	}
+	if o.kind == wire.PUBLISH {
+		cn.acked(o)
+	}
 	if o.kind == wire.PUBLISH || o.kind == wire.PUBREL {
 		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Outgoing, ID: id, Delete: true})
 	}
 	cn.batch.settled = append(cn.batch.settled, settled{o, r})
 	return nil
+}
+
+// acked records that the server acknowledged the PUBLISH of o on this
+// connection: it went past every message sent before (session.strike).
+func (cn *connection) acked(o *op) {
+	if s := o.seq.Load(); s > cn.ackedSeq.Load() {
+		cn.ackedSeq.Store(s) // only the one who reads stores
+	}
 }
 
 // commit ends a batch: it makes its Store changes, then finishes its

@@ -231,6 +231,15 @@ type DialOptions struct {
 	// one message at a time, reads its connection only while a Publish
 	// waits (see Client.Done).
 	OnConnectionLost func(err error)
+	// OnUndeliverable is called when the client gives a QoS 1 or 2
+	// message up for which no Publish waits any more (its ctx ended after
+	// the message was sent, or it was found in the Store): the server
+	// closed the connection each of 3 times in a row that it was sent,
+	// with nothing sent after it acknowledged. The message is removed
+	// from the Store; err says why. (A Publish that still waits fails
+	// with that error instead.) nil: the message is dropped with a log
+	// line.
+	OnUndeliverable func(m Message, err error)
 	// OnReconnecting is called before each reconnection attempt (the
 	// first is 1) with the wait before it and the error that ended the
 	// connection or the previous attempt.

@@ -208,9 +208,11 @@ func (c *Client) await(ctx context.Context, o *op, what string) error {
 			turn = nil
 			cn.readFor(ctx, o)
 		case <-ctx.Done():
+			o.waited.Store(false)
 			return &opError{what: fmt.Sprintf("%s of %q: sent, not yet acknowledged (delivery goes on in the background)", what, o.topic),
 				err: ctx.Err(), is: []error{ErrOutcomeUnknown}}
 		case <-c.done:
+			o.waited.Store(false)
 			// Nothing goes on now; the message stays in the Store,
 			// where a client started on a durable one finds it.
 			return &opError{what: fmt.Sprintf("%s of %q: sent, but the client closed before its acknowledgement came", what, o.topic),
@@ -295,6 +297,65 @@ func messageProps(m *Message) *wire.Properties {
 	return p
 }
 
+// messageOf is the Message that p carries.
+func messageOf(p *wire.Publish) Message {
+	m := Message{Topic: p.Topic, Payload: p.Payload, QoS: QoS(p.QoS), Retain: p.Retain, Duplicate: p.Dup}
+	if pr := p.Properties; pr != nil {
+		m.PayloadFormat = pr.PayloadFormat
+		if pr.MessageExpiry != nil {
+			m.MessageExpiry = time.Duration(*pr.MessageExpiry) * time.Second
+		}
+		m.ContentType = pr.ContentType
+		m.ResponseTopic = pr.ResponseTopic
+		m.CorrelationData = pr.CorrelationData
+		m.UserProperties = pr.UserProperties
+		m.SubscriptionIDs = pr.SubscriptionIDs
+	}
+	return m
+}
+
+// giveUp ends a message that the server closed the connection for
+// maxStrikes times in a row, the last time cn (session.strike): it is
+// removed from the Store, and its Publish fails with ErrOutcomeUnknown and
+// why; when no Publish waits for it any more (its ctx ended, or it was
+// found in the Store), OnUndeliverable hears of it. The session goes on
+// with the other messages.
+func (c *Client) giveUp(o *op, cn *connection) error {
+	why := fmt.Sprintf("the server closed the connection each of the %d times it was sent, with nothing sent after it acknowledged: "+
+		"it will not take this message", maxStrikes)
+	if o.qos == 2 && cn.version != wire.V5 {
+		why += "; a 3.1.1 server that does not support QoS 2 does that (NATS before 2.10): publish at QoS 1"
+	}
+	err := &opError{what: fmt.Sprintf("publish of %q: given up", o.topic), err: errors.New(why), is: []error{ErrOutcomeUnknown}}
+	var m *Message
+	if hook := c.opts.OnUndeliverable; hook != nil && !o.waited.Load() {
+		if entries, lerr := c.sess.store.Load(persist.Outgoing); lerr == nil {
+			for _, e := range entries {
+				if e.ID != o.id {
+					continue
+				}
+				if p, perr := parseStored(e.Data, wire.V5); perr == nil {
+					if pub, ok := p.(*wire.Publish); ok {
+						mm := messageOf(pub)
+						mm.Duplicate = false
+						m = &mm
+					}
+				}
+			}
+		}
+	}
+	c.logInfo("message given up", "topic", o.topic, "id", o.id, "error", err)
+	if derr := c.sess.store.Delete(persist.Outgoing, o.id); derr != nil {
+		c.sess.unsettle(o)
+		return &storeError{fmt.Sprintf("removing message %d, given up", o.id), derr}
+	}
+	c.sess.finish(o, result{err: err})
+	if m != nil {
+		c.opts.OnUndeliverable(*m, err)
+	}
+	return nil
+}
+
 // receivePubrec handles the server's PUBREC for our QoS 2 PUBLISH id, with
 // its reason code and properties (nil when it has none).
 func (c *Client) receivePubrec(cn *connection, id uint16, code ReasonCode, props *wire.Properties) error {
@@ -302,9 +363,12 @@ func (c *Client) receivePubrec(cn *connection, id uint16, code ReasonCode, props
 		// A refusal ends the flow: no PUBREL (MQTT-4.4.0-2).
 		return cn.settle(id, wire.PUBREC, ackResult(code, props, nil))
 	}
-	moved, known, err := c.sess.toPubrel(id)
+	o, moved, known, err := c.sess.toPubrel(id)
 	if err != nil {
 		return err
+	}
+	if moved {
+		cn.acked(o)
 	}
 	b := &cn.batch
 	b.rels = append(b.rels, wire.Pubrel{PacketID: id}) // MQTT-4.3.3-4

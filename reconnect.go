@@ -68,6 +68,14 @@ func (c *Client) supervise(cn *connection) {
 		if c.opts.OnConnectionLost != nil {
 			c.opts.OnConnectionLost(cause)
 		}
+		if cause != errReconnectAsked {
+			if o := c.sess.strike(cn.gen, cn.ackedSeq.Load()); o != nil {
+				if err := c.giveUp(o, cn); err != nil {
+					c.end(closedBy("", err))
+					return
+				}
+			}
+		}
 		var de *DisconnectError
 		if errors.As(cause, &de) {
 			r, err := c.redirectOf(cn.target, de.ReasonCode, de.ServerReference)
@@ -524,6 +532,9 @@ func (c *Client) transmit(ctx context.Context, o *op, pkt wire.Packet, what stri
 		prev, mine := o.claim(cn.gen)
 		if !mine {
 			return nil // a new connection's resume sent it
+		}
+		if o.kind == wire.PUBLISH {
+			o.seq.Store(c.sess.sendSeq.Add(1))
 		}
 		if p, ok := pkt.(*wire.Publish); ok && prev != sentNever {
 			p.Dup = true

@@ -38,6 +38,16 @@ type session struct {
 	pending atomic.Int32   // len(ops), for readers without the lock
 	free    []*op          // settled ops for reuse
 	drained chan struct{}  // closed when ops becomes empty; made by drain
+
+	// The message a server may be closing connections for (strike): its
+	// op's serial, and how many connections in a row ended right after it
+	// was sent. Under mu, with serials, which number ops as they begin
+	// (ops are reused, so a pointer would not tell messages apart).
+	suspect uint64
+	strikes int
+	serials uint64
+
+	sendSeq atomic.Uint64 // numbers PUBLISH packets as they are queued (op.seq)
 }
 
 // quotaSize is the largest Receive Maximum there is.
@@ -56,6 +66,15 @@ type op struct {
 	pkt      wire.Packet  // SUBSCRIBE and UNSUBSCRIBE: sent again on a new connection
 	then     func(result) // when set, receives the result instead of done
 	done     chan result  // receives exactly one result; capacity 1
+
+	// seq numbers its PUBLISH in the order packets were queued on its
+	// connection (session.sendSeq), so that the reader can tell what the
+	// server acknowledged after it (connection.ackedSeq).
+	seq    atomic.Uint64
+	serial uint64 // tells this message's op from the others that reuse it; under session.mu
+	// waited: Publish waits for its result; false once it returned
+	// without one, or for a message found in the Store (giveUp hook).
+	waited atomic.Bool
 
 	// sent is the gen of the last connection the packet was queued on, or
 	// one of the values below. Whoever moves it to a connection's gen
@@ -201,8 +220,10 @@ func (s *session) newOpLocked() (*op, error) {
 	} else {
 		o = &op{done: make(chan result, 1)}
 	}
-	o.id, o.qos, o.quota, o.pkt, o.then, o.settling = id, 0, false, nil, nil, false
+	s.serials++
+	o.id, o.qos, o.quota, o.pkt, o.then, o.settling, o.serial = id, 0, false, nil, nil, false, s.serials
 	o.sent.Store(sentNever)
+	o.waited.Store(true)
 	s.ops[id] = o
 	s.pending.Store(int32(len(s.ops)))
 	return o, nil
@@ -373,26 +394,26 @@ func (s *session) complete(id uint16, ack wire.Type, r result) error {
 // PUBREC (MQTT-4.3.3-6: the PUBLISH is never sent again); the caller
 // stores the PUBREL in place of the PUBLISH before sending it
 // (MQTT-4.3.3-4). moved reports that id was a QoS 2 PUBLISH in flight,
-// known that it had moved before (a PUBREC sent again); err, a PUBREC for
-// a QoS 1 message.
-func (s *session) toPubrel(id uint16) (moved, known bool, err error) {
+// known that it had moved before (a PUBREC sent again); o is the operation
+// when known; err, a PUBREC for a QoS 1 message.
+func (s *session) toPubrel(id uint16) (o *op, moved, known bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := s.ops[id]
+	o = s.ops[id]
 	if o == nil || o.settling {
-		return false, false, nil
+		return nil, false, false, nil
 	}
 	if err := o.checkFlow(wire.PUBREC); err != nil {
-		return false, false, err
+		return nil, false, false, err
 	}
 	if o.kind == wire.PUBREL {
-		return false, true, nil
+		return o, false, true, nil
 	}
 	if o.kind != wire.PUBLISH || o.qos != 2 {
-		return false, false, nil
+		return nil, false, false, nil
 	}
 	o.kind = wire.PUBREL
-	return true, true, nil
+	return o, true, true, nil
 }
 
 // drain waits until no operation is in flight, ctx ends, or the client ends.
@@ -495,6 +516,9 @@ func (c *Client) resume(cn *connection, sessionPresent bool) error {
 			continue
 		}
 		prev, mine := o.claim(cn.gen)
+		if mine && kind == wire.PUBLISH {
+			o.seq.Store(s.sendSeq.Add(1))
+		}
 		if mine && !o.quota {
 			// Resent messages count against the server's quota; they
 			// may exceed it only when it shrank since they were sent.
@@ -547,12 +571,56 @@ func parseStored(b []byte, v wire.Version) (wire.Packet, error) {
 	return pkt, nil
 }
 
+// maxStrikes is how many connections in a row may end right after a
+// message was sent, with nothing sent after it acknowledged, before the
+// client takes the message for one the server will never accept.
+const maxStrikes = 3
+
+// strike is called when connection gen was lost, with ackedSeq the seq of
+// the last message sent on it that the server acknowledged (PUBACK or
+// PUBREC). The suspect is the first message sent on it that is still
+// unacknowledged, if nothing sent after it was acknowledged: a server
+// takes packets in order, so it closed the connection at that message or
+// before the next. A suspect of maxStrikes losses in a row is returned,
+// settling, for the caller to give up (NATS 2.9 closes the connection on
+// every QoS 2 PUBLISH; a message the server's policy refuses that way would
+// otherwise block the session for good).
+func (s *session) strike(gen, ackedSeq uint64) *op {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var first *op
+	for _, o := range s.ops {
+		if o.kind != wire.PUBLISH || o.settling || o.sent.Load() != gen {
+			continue
+		}
+		if first == nil || o.seq.Load() < first.seq.Load() {
+			first = o
+		}
+	}
+	if first == nil || first.seq.Load() < ackedSeq {
+		s.suspect, s.strikes = 0, 0 // the server went past every message
+		return nil
+	}
+	if first.serial != s.suspect {
+		s.suspect, s.strikes = first.serial, 0
+	}
+	s.strikes++
+	if s.strikes < maxStrikes {
+		return nil
+	}
+	s.suspect, s.strikes = 0, 0
+	first.settling = true
+	return first
+}
+
 // adopt registers an operation found in the Store; nobody waits for it.
 func (s *session) adopt(id uint16, kind wire.Type, qos byte, topic string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := &op{id: id, kind: kind, qos: qos, topic: topic, done: make(chan result, 1)}
+	s.serials++
+	o := &op{id: id, kind: kind, qos: qos, topic: topic, done: make(chan result, 1), serial: s.serials}
 	o.sent.Store(sentEarlier)
+	o.seq.Store(s.sendSeq.Add(1))
 	s.ops[id] = o
 	s.pending.Store(int32(len(s.ops)))
 	if id >= s.nextID {

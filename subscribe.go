@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/culex-mqtt/mqtt/persist"
 	"github.com/culex-mqtt/mqtt/wire"
@@ -712,18 +711,7 @@ func (r *router) dropFilters(topics []string) {
 // held messages at their bound, is dropped: acknowledged at once if QoS 1
 // or 2 (MQTT-4.5.0-2), in its turn, and counted in Client.Dropped.
 func (r *router) route(p *wire.Publish, in *inbound) {
-	m := Message{Topic: p.Topic, Payload: p.Payload, QoS: QoS(p.QoS), Retain: p.Retain, Duplicate: p.Dup}
-	if pr := p.Properties; pr != nil {
-		m.PayloadFormat = pr.PayloadFormat
-		if pr.MessageExpiry != nil {
-			m.MessageExpiry = time.Duration(*pr.MessageExpiry) * time.Second
-		}
-		m.ContentType = pr.ContentType
-		m.ResponseTopic = pr.ResponseTopic
-		m.CorrelationData = pr.CorrelationData
-		m.UserProperties = pr.UserProperties
-		m.SubscriptionIDs = pr.SubscriptionIDs
-	}
+	m := messageOf(p)
 	r.mu.Lock()
 	if in != nil {
 		in.session = r.session
