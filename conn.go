@@ -68,6 +68,8 @@ type Client struct {
 	closed    bool           // under mu: end ran, wg takes no more goroutines
 	wg        sync.WaitGroup // the supervisor, the requester
 
+	stats counters
+
 	reqMu sync.Mutex
 	req   *requester
 
@@ -110,9 +112,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 		targets = append(targets, t)
 	}
 	c := &Client{
-		opts:     o,
 		targets:  targets,
-		sess:     newSession(o.Store),
 		log:      o.Logger,
 		clientID: o.ClientID,
 		up:       make(chan struct{}),
@@ -120,6 +120,8 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 		wake:     make(chan struct{}, 1),
 		nextGen:  firstGen,
 	}
+	o.Store = countingStore{Store: o.Store, writes: &c.stats.storeWrites}
+	c.opts, c.sess = o, newSession(o.Store)
 	if c.clientID == "" && (o.Version == V31 || o.KeepSession) {
 		c.clientID = "culex-" + randomHex(8)
 	}
@@ -701,7 +703,13 @@ func (cn *connection) handshake(ctx context.Context, p *wire.Connect) (*wire.Con
 		if _, err := cn.conn.Write(b); err != nil {
 			return nil, err
 		}
-		pkt, err := cn.reader.ReadPacket(cn.version)
+		cn.c.stats.packetsSent.Add(1)
+		cn.c.stats.bytesSent.Add(uint64(len(b)))
+		h, body, err := cn.reader.Next()
+		var pkt wire.Packet
+		if err == nil {
+			pkt, err = wire.Decode(h, body, cn.version)
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
 				return nil, &closedBeforeConnack{err}
@@ -712,6 +720,8 @@ func (cn *connection) handshake(ctx context.Context, p *wire.Connect) (*wire.Con
 			return nil, err
 		}
 		first.sawPacket = true
+		cn.c.stats.packetsReceived.Add(1)
+		cn.c.stats.bytesReceived.Add(uint64(headerSize(len(body)) + len(body)))
 		cn.c.trace(false, pkt)
 		a := cn.c.opts.Auth
 		switch pkt := pkt.(type) {

@@ -305,6 +305,8 @@ func (cn *connection) readBatch(mayInterrupt bool) bool {
 			return false
 		}
 		cn.lastRecv.Store(time.Now().UnixNano())
+		cn.c.stats.packetsReceived.Add(1)
+		cn.c.stats.bytesReceived.Add(uint64(headerSize(len(body)) + len(body)))
 		if err := cn.handle(h, body); err != nil {
 			cn.commit()
 			cn.protocolViolation(err)

@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"context"
 	"errors"
+	"expvar"
 	"fmt"
 	"io"
 	"log"
@@ -211,4 +212,25 @@ func Example_httpHandler() {
 	// Output:
 	// orders/42 204
 	// orders/%23 400
+}
+
+// The client's counters, published with expvar: a service that serves
+// /debug/vars shows them next to its own.
+func ExampleClient_Stats() {
+	broker := mqtttest.NewServer()
+	defer broker.Close()
+	ctx := context.Background()
+	c, err := mqtt.Dial(ctx, broker.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	expvar.Publish("mqtt", expvar.Func(func() any { return c.Stats() }))
+
+	if err := c.Publish(ctx, mqtt.Message{Topic: "orders/42", QoS: mqtt.QoS1}); err != nil {
+		log.Fatal(err)
+	}
+	st := c.Stats()
+	fmt.Println("published at QoS 1:", st.Published[mqtt.QoS1], "in flight:", st.InFlightOut)
+	// Output: published at QoS 1: 1 in flight: 0
 }

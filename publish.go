@@ -55,8 +55,13 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 		return notSent("publish", err)
 	}
 	defer putPublish(p)
-	if p.QoS == 0 {
-		return c.publishQoS0(ctx, p)
+	qos := p.QoS
+	if qos == 0 {
+		err := c.publishQoS0(ctx, p)
+		if err == nil {
+			c.stats.published[0].Add(1)
+		}
+		return err
 	}
 
 	// Flow control: at most the server's Receive Maximum in flight
@@ -86,7 +91,11 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 	if err := c.transmit(ctx, o, p, "publish"); err != nil {
 		return err
 	}
-	return c.await(ctx, o, "publish")
+	err = c.await(ctx, o, "publish")
+	if err == nil {
+		c.stats.published[qos].Add(1)
+	}
+	return err
 }
 
 // acquireQuota takes a unit of the session's quota, waiting while the

@@ -342,6 +342,8 @@ func (c *Client) establish(cn *connection, ack *wire.Connack, first bool) error 
 	}
 	if first {
 		c.watch(cn)
+	} else {
+		c.stats.reconnects.Add(1)
 	}
 
 	c.mu.Lock()
@@ -538,6 +540,7 @@ func (c *Client) transmit(ctx context.Context, o *op, pkt wire.Packet, what stri
 		}
 		if p, ok := pkt.(*wire.Publish); ok && prev != sentNever {
 			p.Dup = true
+			c.stats.resent.Add(1)
 		}
 		err = cn.w.send(pkt)
 		if err == nil {

@@ -542,6 +542,9 @@ func (c *Client) resume(cn *connection, sessionPresent bool) error {
 			pub.Dup = sessionPresent && prev != sentNever
 			pkt = pub
 		}
+		if kind == wire.PUBREL || prev != sentNever {
+			c.stats.resent.Add(1)
+		}
 		if err := cn.w.queue(pkt); err != nil {
 			return err
 		}

@@ -363,6 +363,7 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 			if d.in != nil {
 				s.c.router.delivered(d.in)
 			}
+			s.c.stats.delivered[d.msg.QoS%3].Add(1)
 			return d.msg, nil
 		}
 		closed := s.closed
@@ -440,6 +441,7 @@ func (s *Subscription) push(d delivery) bool {
 	if d.in == nil && !d.acked {
 		if s.qos0 >= maxQueuedQoS0 || (s.bytes > 0 && s.bytes+d.size > s.c.opts.MaxQueuedBytes) {
 			s.dropped++ // the newest: Next hands out in order what it has
+			s.c.stats.dropped.Add(1)
 			s.mu.Unlock()
 			return true
 		}
@@ -650,6 +652,8 @@ func (r *router) withdraw(s *Subscription, abandoned bool) {
 				continue
 			}
 			r.dropped++
+			r.c.stats.dropped.Add(1)
+			r.c.stats.dropped.Add(1)
 		}
 		if in := d.in; in != nil {
 			in.pending--
@@ -748,6 +752,7 @@ func (r *router) route(p *wire.Publish, in *inbound) {
 	// Nobody can ever read it: it matches only the subscription of a
 	// Subscribe that failed, or finds no room among the held messages.
 	r.dropped++
+	r.c.stats.dropped.Add(1)
 	if in == nil {
 		r.mu.Unlock()
 		return

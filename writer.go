@@ -187,6 +187,7 @@ func (w *writer) appendLocked(p wire.Packet) error {
 		b, err := w.aliases.appendPublish(w.buf, pub, w.cn.version)
 		if err == nil {
 			w.buf = b
+			w.cn.c.stats.packetsSent.Add(1)
 		}
 		return err
 	}
@@ -195,6 +196,7 @@ func (w *writer) appendLocked(p wire.Packet) error {
 		return err
 	}
 	w.buf = b
+	w.cn.c.stats.packetsSent.Add(1)
 	return nil
 }
 
@@ -225,6 +227,7 @@ func (w *writer) flushLocked() {
 		w.cn.writes.Add(1)
 		n, werr := w.raw.write(out)
 		w.cn.lastSent.Store(time.Now().UnixNano())
+		w.cn.c.stats.bytesSent.Add(uint64(n))
 		w.mu.Lock()
 		w.flushing = false
 		if werr != nil {
@@ -369,8 +372,9 @@ func (w *writer) loop() {
 			out := w.takeLocked()
 			w.mu.Unlock()
 			w.cn.writes.Add(1)
-			_, err := w.cn.conn.Write(out)
+			n, err := w.cn.conn.Write(out)
 			w.cn.lastSent.Store(time.Now().UnixNano())
+			w.cn.c.stats.bytesSent.Add(uint64(n))
 			w.mu.Lock()
 			w.flushing = false
 			w.spare = out[:0]
