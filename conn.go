@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"net"
@@ -68,7 +69,8 @@ type Client struct {
 	closed    bool           // under mu: end ran, wg takes no more goroutines
 	wg        sync.WaitGroup // the supervisor, the requester
 
-	stats counters
+	stats    counters
+	released releasedQoS2 // incoming QoS 2 messages completed lately
 
 	reqMu sync.Mutex
 	req   *requester
@@ -122,6 +124,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 	}
 	o.Store = countingStore{Store: o.Store, writes: &c.stats.storeWrites}
 	c.opts, c.sess = o, newSession(o.Store)
+	c.released.seed = maphash.MakeSeed()
 	if c.clientID == "" && (o.Version == V31 || o.KeepSession) {
 		c.clientID = "culex-" + randomHex(8)
 	}
@@ -609,7 +612,9 @@ func (c *Client) connect(ctx context.Context, t *target, cred credentials, v wir
 		pkt.Properties.AuthMethod, pkt.Properties.AuthData = a.Method(), data
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	sent := time.Now()
 	ack, err := cn.handshake(ctx, pkt)
+	cn.rtt = time.Since(sent)
 	if !stop() && err == nil {
 		err = ctx.Err()
 	}

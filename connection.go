@@ -52,6 +52,8 @@ type connection struct {
 	ackedSeq atomic.Uint64 // the highest op.seq the server acknowledged here (acked)
 
 	failed   atomic.Bool   // set by fail, before dead is closed
+	failedAt atomic.Int64  // UnixNano, set by fail
+	rtt      time.Duration // from CONNECT to CONNACK; set before the connection is used
 	dead     chan struct{} // closed when the connection has failed or was closed
 	failOnce sync.Once
 	cause    error  // why it failed; set before dead is closed
@@ -200,6 +202,7 @@ func interruptible(conn net.Conn) bool {
 // the supervisor waits for them before it dials again.
 func (cn *connection) fail(cause error) {
 	cn.failOnce.Do(func() {
+		cn.failedAt.Store(time.Now().UnixNano())
 		cn.cause = cause
 		cn.failed.Store(true)
 		close(cn.dead)
@@ -469,6 +472,15 @@ func (cn *connection) settle(id uint16, ack wire.Type, r result) error {
 	}
 	cn.batch.settled = append(cn.batch.settled, settled{o, r})
 	return nil
+}
+
+// promptLoss reports whether the connection was lost as soon after sentAt
+// as a server that closed it on reading what was sent then would have it
+// lost: within two round trips (as CONNECT and CONNACK took) and 10 ms. A
+// network that cuts connections at random rarely does, the same message
+// three times in a row (session.strike).
+func (cn *connection) promptLoss(sentAt int64) bool {
+	return cn.failedAt.Load()-sentAt <= int64(2*cn.rtt+10*time.Millisecond)
 }
 
 // acked records that the server acknowledged the PUBLISH of o on this

@@ -234,7 +234,7 @@ type DialOptions struct {
 	// OnUndeliverable is called when the client gives a QoS 1 or 2
 	// message up for which no Publish waits any more (its ctx ended after
 	// the message was sent, or it was found in the Store): the server
-	// closed the connection each of 3 times in a row that it was sent,
+	// closed the connection each of 5 times in a row, right after it was sent,
 	// with nothing sent after it acknowledged. The message is removed
 	// from the Store; err says why. (A Publish that still waits fails
 	// with that error instead.) nil: the message is dropped with a log

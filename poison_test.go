@@ -14,7 +14,7 @@ import (
 )
 
 // A message the server answers by closing the connection, every time it is
-// sent, must not block the session for good: after 3 losses in a row right
+// sent, must not block the session for good: after 5 losses in a row right
 // after sending it, with nothing sent after it acknowledged, the client
 // gives it up.
 
@@ -48,7 +48,7 @@ func TestPoisonMessageGivenUp(t *testing.T) {
 	c := dialT(t, srv.URL, &mqtt.DialOptions{Store: store, ReconnectDelay: time.Millisecond, MaxReconnectDelay: time.Millisecond})
 	ctx := testCtx(t)
 	err := c.Publish(ctx, mqtt.Message{Topic: "poison", QoS: mqtt.QoS1})
-	if !errors.Is(err, mqtt.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "closed the connection each of the 3 times") {
+	if !errors.Is(err, mqtt.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "closed the connection each of the 5 times") {
 		t.Fatalf("Publish of the poison: %v, want ErrOutcomeUnknown saying the server closed the connection each time", err)
 	}
 	if entries, _ := store.Load(persist.Outgoing); len(entries) != 0 {
@@ -57,8 +57,8 @@ func TestPoisonMessageGivenUp(t *testing.T) {
 	if err := c.Publish(ctx, mqtt.Message{Topic: "fine", QoS: mqtt.QoS1}); err != nil {
 		t.Fatalf("a message after the poison: %v", err)
 	}
-	if n := connects(srv); n != 4 {
-		t.Errorf("%d connections, want 4: one for each of the 3 sends of the poison, one to go on", n)
+	if n := connects(srv); n != 6 {
+		t.Errorf("%d connections, want 6: one for each of the 5 sends of the poison, one to go on", n)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -427,10 +428,99 @@ func (c *Client) receivePublish(cn *connection, p *wire.Publish) error {
 				}
 				return nil
 			}
+			if c.released.resent(p) {
+				// Completed already: acknowledged again, so that the
+				// server's PUBREL completes it once more, and not
+				// delivered (releasedQoS2).
+				c.router.qos2Acked(p.PacketID)
+				cn.w.queue(&wire.Pubrec{PacketID: p.PacketID})
+				return nil
+			}
 		}
 	}
 	c.router.route(p, in)
 	return nil
+}
+
+// releasedQoS2 remembers the last incoming QoS 2 messages completed (PUBREL
+// answered with PUBCOMP), by packet identifier and a fingerprint of topic
+// and payload. A server may send one of them again after a reconnection as
+// a PUBLISH with DUP, although it had sent its PUBREL already: mosquitto 2.0
+// does so now and then, one or two reconnections later, when its session
+// state for the client was reset (TestChaos caught it). Delivered, the
+// message would arrive twice; so such a PUBLISH is acknowledged again and
+// not delivered. The server may use the identifier for a new message, which
+// starts without DUP and ends the memory of the old one; only a new message
+// with the same identifier, topic and payload whose first send was lost
+// would be taken for the old one. At most maxReleased are remembered.
+type releasedQoS2 struct {
+	mu       sync.Mutex
+	seed     maphash.Seed
+	pending  map[uint16]uint64 // fingerprints of the messages not yet released
+	released map[uint16]uint64
+	order    []uint16 // released identifiers, oldest first, for the bound
+}
+
+const maxReleased = 1024
+
+func (r *releasedQoS2) fingerprint(p *wire.Publish) uint64 {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.WriteString(p.Topic)
+	h.WriteByte(0)
+	h.Write(p.Payload)
+	return h.Sum64()
+}
+
+// resent records a QoS 2 PUBLISH whose identifier is not in flight, and
+// reports whether it is a message released already, sent again.
+func (r *releasedQoS2) resent(p *wire.Publish) bool {
+	sum := r.fingerprint(p)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.released[p.PacketID]; ok {
+		if p.Dup && old == sum {
+			return true // still remembered: its PUBREL may come again
+		}
+		delete(r.released, p.PacketID) // a new message under that identifier
+	}
+	if r.pending == nil {
+		r.pending = make(map[uint16]uint64)
+	}
+	r.pending[p.PacketID] = sum
+	return false
+}
+
+// release records that the message id was released.
+func (r *releasedQoS2) release(id uint16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sum, ok := r.pending[id]
+	if !ok {
+		return
+	}
+	delete(r.pending, id)
+	if r.released == nil {
+		r.released = make(map[uint16]uint64)
+	}
+	if len(r.order) >= maxReleased {
+		oldest := r.order[0]
+		r.order = append(r.order[:0], r.order[1:]...)
+		if _, again := r.pending[oldest]; !again {
+			delete(r.released, oldest)
+		}
+	}
+	r.released[id] = sum
+	r.order = append(r.order, id)
+}
+
+// forget forgets everything: the server started a new session.
+func (r *releasedQoS2) forget() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.pending)
+	clear(r.released)
+	r.order = r.order[:0]
 }
 
 // acknowledge sends the acknowledgement of an incoming QoS 1 or 2 message
@@ -483,6 +573,7 @@ func (c *Client) acknowledge(in *inbound) {
 func (c *Client) receivePubrel(cn *connection, p *wire.Pubrel) error {
 	comp := &wire.Pubcomp{PacketID: p.PacketID}
 	cn.answered(p.PacketID)
+	c.released.release(p.PacketID)
 	if c.router.qos2Released(p.PacketID) {
 		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Incoming, ID: p.PacketID, Delete: true})
 	} else if cn.version == wire.V5 {

@@ -69,7 +69,7 @@ func (c *Client) supervise(cn *connection) {
 			c.opts.OnConnectionLost(cause)
 		}
 		if cause != errReconnectAsked {
-			if o := c.sess.strike(cn.gen, cn.ackedSeq.Load()); o != nil {
+			if o := c.sess.strike(cn.gen, cn.ackedSeq.Load(), cn.promptLoss); o != nil {
 				if err := c.giveUp(o, cn); err != nil {
 					c.end(closedBy("", err))
 					return
@@ -334,6 +334,9 @@ func (c *Client) establish(cn *connection, ack *wire.Connack, first bool) error 
 		c.router.newSession()
 	}
 	c.router.newConnection()
+	if !present {
+		c.released.forget()
+	}
 	if !present && !c.opts.NoResubscribe {
 		c.resubscribe(cn)
 	}
@@ -536,7 +539,7 @@ func (c *Client) transmit(ctx context.Context, o *op, pkt wire.Packet, what stri
 			return nil // a new connection's resume sent it
 		}
 		if o.kind == wire.PUBLISH {
-			o.seq.Store(c.sess.sendSeq.Add(1))
+			o.sending(c.sess.sendSeq.Add(1))
 		}
 		if p, ok := pkt.(*wire.Publish); ok && prev != sentNever {
 			p.Dup = true

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/semaphore"
 
@@ -71,7 +72,8 @@ type op struct {
 	// connection (session.sendSeq), so that the reader can tell what the
 	// server acknowledged after it (connection.ackedSeq).
 	seq    atomic.Uint64
-	serial uint64 // tells this message's op from the others that reuse it; under session.mu
+	sentAt atomic.Int64 // UnixNano when it was last queued
+	serial uint64       // tells this message's op from the others that reuse it; under session.mu
 	// waited: Publish waits for its result; false once it returned
 	// without one, or for a message found in the Store (giveUp hook).
 	waited atomic.Bool
@@ -103,6 +105,12 @@ func (o *op) claim(gen uint64) (prev uint64, mine bool) {
 			return prev, true
 		}
 	}
+}
+
+// sending records that o's PUBLISH is queued now, the seq-th packet so.
+func (o *op) sending(seq uint64) {
+	o.seq.Store(seq)
+	o.sentAt.Store(time.Now().UnixNano())
 }
 
 // giveUp marks o as never to be sent, if it has not been queued on a
@@ -517,7 +525,7 @@ func (c *Client) resume(cn *connection, sessionPresent bool) error {
 		}
 		prev, mine := o.claim(cn.gen)
 		if mine && kind == wire.PUBLISH {
-			o.seq.Store(s.sendSeq.Add(1))
+			o.sending(s.sendSeq.Add(1))
 		}
 		if mine && !o.quota {
 			// Resent messages count against the server's quota; they
@@ -577,18 +585,19 @@ func parseStored(b []byte, v wire.Version) (wire.Packet, error) {
 // maxStrikes is how many connections in a row may end right after a
 // message was sent, with nothing sent after it acknowledged, before the
 // client takes the message for one the server will never accept.
-const maxStrikes = 3
+const maxStrikes = 5
 
 // strike is called when connection gen was lost, with ackedSeq the seq of
 // the last message sent on it that the server acknowledged (PUBACK or
-// PUBREC). The suspect is the first message sent on it that is still
-// unacknowledged, if nothing sent after it was acknowledged: a server
-// takes packets in order, so it closed the connection at that message or
-// before the next. A suspect of maxStrikes losses in a row is returned,
+// PUBREC), and prompt, which tells whether the loss came as soon after a
+// send as a server's answer would. The suspect is the first message sent
+// on it that is still unacknowledged, if nothing sent after it was
+// acknowledged and the loss came promptly: a server takes packets in
+// order, so it closed the connection at that message or before the next. A suspect of maxStrikes losses in a row is returned,
 // settling, for the caller to give up (NATS 2.9 closes the connection on
 // every QoS 2 PUBLISH; a message the server's policy refuses that way would
 // otherwise block the session for good).
-func (s *session) strike(gen, ackedSeq uint64) *op {
+func (s *session) strike(gen, ackedSeq uint64, prompt func(sentAt int64) bool) *op {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var first *op
@@ -602,6 +611,10 @@ func (s *session) strike(gen, ackedSeq uint64) *op {
 	}
 	if first == nil || first.seq.Load() < ackedSeq {
 		s.suspect, s.strikes = 0, 0 // the server went past every message
+		return nil
+	}
+	if !prompt(first.sentAt.Load()) {
+		s.suspect, s.strikes = 0, 0 // lost a while after it was sent: the network, more likely
 		return nil
 	}
 	if first.serial != s.suspect {
