@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -232,4 +233,221 @@ func TestAutoTopicAlias(t *testing.T) {
 			t.Errorf("topic alias %d sent to a server without topic aliases", p.Properties.TopicAlias)
 		}
 	}
+}
+
+// rest reads what the client sends until it closes the connection, which it
+// must do at once: not after its keep alive or connect timeout gave up on
+// the peer, which the bubble's clock would show.
+func (p *peer) rest() []wire.Packet {
+	p.t.Helper()
+	start := time.Now()
+	var pkts []wire.Packet
+	for {
+		pkt, err := p.r.ReadPacket(p.v)
+		if err != nil {
+			break
+		}
+		pkts = append(pkts, pkt)
+	}
+	if d := time.Since(start); d > time.Second {
+		p.t.Fatalf("the client closed the connection only after %v, having sent %v", d, types(pkts))
+	}
+	return pkts
+}
+
+func types(pkts []wire.Packet) []wire.Type {
+	var ts []wire.Type
+	for _, p := range pkts {
+		ts = append(ts, p.Type())
+	}
+	return ts
+}
+
+// dialHandshake starts Dial over a pipe and returns the peer, which has
+// read the CONNECT, and the channel of Dial's error.
+func dialHandshake(t *testing.T, opts *mqtt.DialOptions) (*peer, *wire.Connect, <-chan error) {
+	t.Helper()
+	d := newPipeDialer()
+	o := *opts
+	o.Version, o.Dialer = mqtt.V5, d.dial
+	dialed := async(func() error {
+		c, err := mqtt.Dial(context.Background(), "mqtt://broker.test", &o)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	conn := <-d.conns
+	t.Cleanup(func() { conn.Close() })
+	p := &peer{t: t, v: wire.V5, conn: conn, r: wire.NewReader(conn, 0)}
+	return p, p.expect(wire.CONNECT).(*wire.Connect), dialed
+}
+
+// echoAuth's data for the server's AUTH.
+func echoProps(method, data string) *wire.Properties {
+	return &wire.Properties{AuthMethod: method, AuthData: []byte(data)}
+}
+
+// MQTT-4.12.0-7: a client whose CONNECT names no authentication method
+// never sends AUTH: not to answer a server's AUTH, before CONNACK or after
+// (a protocol error: the connection is closed), nor when the application
+// asks to re-authenticate.
+func TestNoAuthWithoutMethod(t *testing.T) {
+	t.Run("server AUTH before CONNACK", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p, connect, dialed := dialHandshake(t, &mqtt.DialOptions{})
+			if connect.Properties != nil && (connect.Properties.AuthMethod != "" || connect.Properties.AuthData != nil) {
+				t.Errorf("CONNECT with authentication method %q", connect.Properties.AuthMethod)
+			}
+			p.send(&wire.Auth{ReasonCode: wire.ContinueAuthentication, Properties: echoProps("ECHO", "abc")})
+			if pkts := p.rest(); len(pkts) != 0 {
+				t.Errorf("the client answered the server's AUTH with %v", types(pkts))
+			}
+			if err := <-dialed; err == nil {
+				t.Error("Dial succeeded after an AUTH the client did not ask for")
+			}
+		})
+	})
+	t.Run("server AUTH after CONNACK", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+			p.send(&wire.Auth{ReasonCode: wire.ContinueAuthentication, Properties: echoProps("ECHO", "abc")})
+			pkts := p.rest()
+			if len(pkts) != 1 || pkts[0].Type() != wire.DISCONNECT || pkts[0].(*wire.Disconnect).ReasonCode != wire.ProtocolError {
+				t.Errorf("the client answered the server's AUTH with %v, want DISCONNECT 0x82 alone", pkts)
+			}
+			<-c.Done()
+		})
+	})
+	t.Run("Reauthenticate", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+			ctx := context.Background()
+			if err := c.Reauthenticate(ctx); err == nil {
+				t.Error("Reauthenticate without DialOptions.Auth succeeded")
+			}
+			disconnected := async(func() error { return c.Disconnect(ctx) })
+			p.expect(wire.DISCONNECT) // and no AUTH before it
+			if err := <-disconnected; err != nil {
+				t.Error(err)
+			}
+		})
+	})
+}
+
+// MQTT-4.12.0-5: every AUTH of an exchange names the method of the CONNECT.
+// A server AUTH that names another one is never answered (MQTT-4.12.0-7
+// for that method) nor taken for success: before CONNACK, Dial fails; in a
+// re-authentication, which has then failed, the client closes the
+// connection with DISCONNECT 0x82 (MQTT-4.12.1-2).
+func TestAuthNamesTheMethod(t *testing.T) {
+	t.Run("before CONNACK", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a := &echoAuth{secret: "s3cret"}
+			p, _, dialed := dialHandshake(t, &mqtt.DialOptions{Auth: a})
+			p.send(&wire.Auth{ReasonCode: wire.ContinueAuthentication, Properties: echoProps("OTHER", "abc")})
+			if pkts := p.rest(); len(pkts) != 0 {
+				t.Errorf("the client answered an AUTH naming another method with %v", types(pkts))
+			}
+			if err := <-dialed; err == nil {
+				t.Error("Dial succeeded")
+			}
+		})
+	})
+	for _, code := range []wire.ReasonCode{wire.ContinueAuthentication, wire.Success} {
+		t.Run(fmt.Sprintf("re-authentication, AUTH %#02x", byte(code)), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a := &echoAuth{secret: "s3cret"}
+				c, p := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{AuthMethod: "ECHO"}}, &mqtt.DialOptions{Auth: a})
+				a.finished = nil
+				reauth := async(func() error { return c.Reauthenticate(context.Background()) })
+				if auth := p.expect(wire.AUTH).(*wire.Auth); auth.ReasonCode != wire.ReAuthenticate || auth.Properties.AuthMethod != "ECHO" {
+					t.Fatalf("re-authentication opened with AUTH %v method %q, want 0x19 ECHO", auth.ReasonCode, auth.Properties.AuthMethod)
+				}
+				p.send(&wire.Auth{ReasonCode: code, Properties: echoProps("OTHER", "ok")})
+				pkts := p.rest()
+				if len(pkts) != 1 || pkts[0].Type() != wire.DISCONNECT || pkts[0].(*wire.Disconnect).ReasonCode != wire.ProtocolError {
+					t.Errorf("the client answered an AUTH naming another method with %v, want DISCONNECT 0x82 alone", pkts)
+				}
+				if err := <-reauth; err == nil {
+					t.Error("Reauthenticate succeeded")
+				}
+				if a.finished != nil {
+					t.Errorf("Finish took the data %q of an AUTH naming another method", a.finished)
+				}
+				<-c.Done()
+			})
+		})
+	}
+}
+
+// failingAuth is echoAuth whose Continue fails.
+type failingAuth struct{ echoAuth }
+
+func (failingAuth) Continue(context.Context, []byte) ([]byte, error) {
+	return nil, errors.New("no answer to that")
+}
+
+// MQTT-4.12.1-2: a re-authentication that fails closes the connection, with
+// a DISCONNECT saying why when the client is the one that finds it failed:
+// the method refuses the server's final data (0x87), or cannot answer its
+// challenge (0x80). A server that refuses says so with DISCONNECT, which
+// Reauthenticate returns.
+func TestFailedReauthCloses(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		auth   mqtt.Authenticator
+		server wire.Packet
+		want   wire.ReasonCode // the client's DISCONNECT; 0: none
+	}{
+		{"the server's proof refused", &echoAuth{secret: "s3cret", badPeer: true},
+			&wire.Auth{ReasonCode: wire.Success, Properties: echoProps("ECHO", "forged")}, wire.NotAuthorized},
+		{"no answer to the challenge", &failingAuth{echoAuth{secret: "s3cret"}},
+			&wire.Auth{ReasonCode: wire.ContinueAuthentication, Properties: echoProps("ECHO", "abc")}, wire.UnspecifiedError},
+		{"the server refuses", &echoAuth{secret: "s3cret"},
+			&wire.Disconnect{ReasonCode: wire.NotAuthorized}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// The CONNACK carries no data, which the method's
+				// Finish accepts; only the re-authentication fails.
+				c, p := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{AuthMethod: "ECHO"}},
+					&mqtt.DialOptions{Auth: onlyFinishEmpty{tc.auth}})
+				reauth := async(func() error { return c.Reauthenticate(context.Background()) })
+				p.expect(wire.AUTH)
+				p.send(tc.server)
+				if _, ok := tc.server.(*wire.Disconnect); ok {
+					p.conn.Close()
+				}
+				pkts := p.rest()
+				if tc.want == 0 {
+					if len(pkts) != 0 {
+						t.Errorf("the client sent %v after the server's DISCONNECT", types(pkts))
+					}
+				} else if len(pkts) != 1 || pkts[0].Type() != wire.DISCONNECT || pkts[0].(*wire.Disconnect).ReasonCode != tc.want {
+					t.Errorf("after the failed re-authentication the client sent %v, want DISCONNECT %v alone", pkts, tc.want)
+				}
+				err := <-reauth
+				if err == nil {
+					t.Fatal("Reauthenticate succeeded")
+				}
+				var de *mqtt.DisconnectError
+				if tc.want == 0 && (!errors.As(err, &de) || de.ReasonCode != wire.NotAuthorized) {
+					t.Errorf("Reauthenticate: %v, want the server's DISCONNECT", err)
+				}
+				<-c.Done()
+			})
+		})
+	}
+}
+
+// onlyFinishEmpty is an Authenticator whose Finish accepts empty data (the
+// CONNACK of the tests) and leaves anything else to the method inside.
+type onlyFinishEmpty struct{ mqtt.Authenticator }
+
+func (a onlyFinishEmpty) Finish(ctx context.Context, data []byte) error {
+	if data == nil {
+		return nil
+	}
+	return a.Authenticator.Finish(ctx, data)
 }
