@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -58,9 +60,11 @@ func echoServer(secret string) mqtttest.Option {
 }
 
 // authPackets lists the AUTH exchange of a client as the broker saw it:
-// direction, type, and reason code for AUTH.
+// direction, type, and reason code for AUTH; and any other packet that
+// came before the first CONNACK.
 func authPackets(srv *mqtttest.Server, clientID string) []string {
 	var out []string
+	acked := false
 	for _, r := range srv.Packets() {
 		if r.ClientID != clientID {
 			continue
@@ -76,6 +80,11 @@ func authPackets(srv *mqtttest.Server, clientID string) []string {
 			out = append(out, fmt.Sprintf("%sAUTH %#02x", dir, byte(p.ReasonCode)))
 		case *wire.Connack:
 			out = append(out, fmt.Sprintf("%sCONNACK %#02x", dir, byte(p.ReasonCode)))
+			acked = true
+		default:
+			if !acked {
+				out = append(out, dir+p.Type().String())
+			}
 		}
 	}
 	return out
@@ -255,6 +264,18 @@ func (p *peer) rest() []wire.Packet {
 	return pkts
 }
 
+// packetList lists packets with their fields.
+func packetList(pkts []wire.Packet) string {
+	var b strings.Builder
+	for i, p := range pkts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%v %+v", p.Type(), p)
+	}
+	return "[" + b.String() + "]"
+}
+
 func types(pkts []wire.Packet) []wire.Type {
 	var ts []wire.Type
 	for _, p := range pkts {
@@ -314,7 +335,7 @@ func TestNoAuthWithoutMethod(t *testing.T) {
 			p.send(&wire.Auth{ReasonCode: wire.ContinueAuthentication, Properties: echoProps("ECHO", "abc")})
 			pkts := p.rest()
 			if len(pkts) != 1 || pkts[0].Type() != wire.DISCONNECT || pkts[0].(*wire.Disconnect).ReasonCode != wire.ProtocolError {
-				t.Errorf("the client answered the server's AUTH with %v, want DISCONNECT 0x82 alone", pkts)
+				t.Errorf("the client answered the server's AUTH with %s, want DISCONNECT 0x82 alone", packetList(pkts))
 			}
 			<-c.Done()
 		})
@@ -367,7 +388,7 @@ func TestAuthNamesTheMethod(t *testing.T) {
 				p.send(&wire.Auth{ReasonCode: code, Properties: echoProps("OTHER", "ok")})
 				pkts := p.rest()
 				if len(pkts) != 1 || pkts[0].Type() != wire.DISCONNECT || pkts[0].(*wire.Disconnect).ReasonCode != wire.ProtocolError {
-					t.Errorf("the client answered an AUTH naming another method with %v, want DISCONNECT 0x82 alone", pkts)
+					t.Errorf("the client answered an AUTH naming another method with %s, want DISCONNECT 0x82 alone", packetList(pkts))
 				}
 				if err := <-reauth; err == nil {
 					t.Error("Reauthenticate succeeded")
@@ -425,7 +446,7 @@ func TestFailedReauthCloses(t *testing.T) {
 						t.Errorf("the client sent %v after the server's DISCONNECT", types(pkts))
 					}
 				} else if len(pkts) != 1 || pkts[0].Type() != wire.DISCONNECT || pkts[0].(*wire.Disconnect).ReasonCode != tc.want {
-					t.Errorf("after the failed re-authentication the client sent %v, want DISCONNECT %v alone", pkts, tc.want)
+					t.Errorf("after the failed re-authentication the client sent %s, want DISCONNECT %v alone", packetList(pkts), tc.want)
 				}
 				err := <-reauth
 				if err == nil {
@@ -450,4 +471,66 @@ func (a onlyFinishEmpty) Finish(ctx context.Context, data []byte) error {
 		return nil
 	}
 	return a.Authenticator.Finish(ctx, data)
+}
+
+// MQTT-3.1.2-30: with an authentication method in CONNECT, the client sends
+// nothing but AUTH (or DISCONNECT) before CONNACK, through every round of
+// the exchange and on every connection: what waits for a new connection
+// (the subscriptions to restore, a QoS 1 message to send again, a QoS 0
+// message queued while offline) waits for CONNACK.
+func TestOnlyAuthBeforeConnack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, ps, p := dialPeers(t, wire.V5, &mqtt.DialOptions{Auth: &echoAuth{secret: "s3cret"}, ConnectTimeout: 2 * time.Minute})
+		ctx := context.Background()
+		p.subscribe(c, mqtt.Filter{Topic: "s", QoS: mqtt.QoS1})
+		published := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "q1", QoS: mqtt.QoS1}) })
+		p.expect(wire.PUBLISH)
+		p.conn.Close()
+		synctest.Wait()
+		if err := c.Publish(ctx, mqtt.Message{Topic: "q0"}); err != nil {
+			t.Fatalf("QoS 0 publish while offline: %v", err)
+		}
+
+		p2 := &peer{t: t, v: wire.V5, conn: <-ps.conns}
+		defer p2.conn.Close()
+		p2.r = wire.NewReader(p2.conn, 0)
+		// quiet fails the test if the client sends anything within 5s.
+		quiet := func(after string) {
+			t.Helper()
+			p2.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			defer p2.conn.SetReadDeadline(time.Time{})
+			pkt, err := p2.r.ReadPacket(wire.V5)
+			if err == nil {
+				t.Fatalf("after %s, before CONNACK, the client sent %v %+v", after, pkt.Type(), pkt)
+			}
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("after %s: %v", after, err)
+			}
+		}
+		connect := p2.expect(wire.CONNECT).(*wire.Connect)
+		if connect.Properties.AuthMethod != "ECHO" || string(connect.Properties.AuthData) != "hello s3cret" {
+			t.Fatalf("CONNECT with method %q data %q", connect.Properties.AuthMethod, connect.Properties.AuthData)
+		}
+		quiet("CONNECT")
+		for _, round := range []struct{ challenge, answer string }{{"abc", "cba"}, {"xyz", "zyx"}} {
+			p2.send(&wire.Auth{ReasonCode: wire.ContinueAuthentication, Properties: echoProps("ECHO", round.challenge)})
+			auth := p2.expect(wire.AUTH).(*wire.Auth)
+			if auth.ReasonCode != wire.ContinueAuthentication || string(auth.Properties.AuthData) != round.answer {
+				t.Fatalf("AUTH %v %q, want 0x18 %q", auth.ReasonCode, auth.Properties.AuthData, round.answer)
+			}
+			quiet("AUTH " + round.answer)
+		}
+		p2.send(&wire.Connack{Properties: echoProps("ECHO", "ok")})
+		sub := p2.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+		pub := p2.expect(wire.PUBLISH).(*wire.Publish)
+		if q0 := p2.expect(wire.PUBLISH).(*wire.Publish); pub.Topic != "q1" || q0.Topic != "q0" {
+			t.Errorf("after CONNACK: PUBLISH %q then %q, want q1 then q0", pub.Topic, q0.Topic)
+		}
+		p2.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS1}},
+			&wire.Puback{PacketID: pub.PacketID})
+		if err := <-published; err != nil {
+			t.Errorf("publish: %v", err)
+		}
+		p2.drain()
+	})
 }
