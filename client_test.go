@@ -1116,3 +1116,46 @@ func TestPublishPropertiesNeedV5(t *testing.T) {
 		// the loop above would never have ended.
 	})
 }
+
+// MQTT-4.3.3-9: a QoS 2 receiver that refused a message with a PUBREC of
+// 0x80 or above takes the next PUBLISH with that packet identifier for a
+// new message. The client refuses none, not even a message it drops (here,
+// one that matches no Subscription and finds no room among the messages
+// held for one): it answers with a successful PUBREC, after which a PUBLISH
+// with that identifier is a resend until PUBREL (MQTT-4.3.3-10). The test
+// holds either way, so that a client that took to refusing what it drops
+// (PUBREC 0x97, say) must also forget the identifier.
+func TestDroppedQoS2Identifier(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, &mqtt.DialOptions{MaxQueuedBytes: 1})
+		p.send(&wire.Publish{Topic: "t", QoS: 2, PacketID: 1, Payload: []byte("held")},
+			&wire.Publish{Topic: "t", QoS: 2, PacketID: 2, Payload: []byte("dropped")})
+		p.expectPubrec(1) // held; acknowledged once the one behind it is due
+		rec := p.expect(wire.PUBREC).(*wire.Pubrec)
+		if rec.PacketID != 2 {
+			t.Fatalf("PUBREC %d, want 2", rec.PacketID)
+		}
+		if n := c.Dropped(); n != 1 {
+			t.Fatalf("Dropped() = %d, want 1", n)
+		}
+		s, _ := p.subscribe(c, mqtt.Filter{Topic: "t", QoS: mqtt.QoS2})
+		expectSoon(t, s, "held")
+		p.send(&wire.Publish{Topic: "t", QoS: 2, PacketID: 2, Payload: []byte("new")})
+		if rec.ReasonCode.IsError() {
+			// Refused: 2 starts a new message.
+			expectSoon(t, s, "new")
+			p.expectPubrec(2)
+			return
+		}
+		// Accepted: a resend until PUBREL, answered and not delivered.
+		p.expectPubrec(2)
+		expectNone(t, s)
+		p.send(&wire.Pubrel{PacketID: 2})
+		if comp := p.expect(wire.PUBCOMP).(*wire.Pubcomp); comp.PacketID != 2 || comp.ReasonCode.IsError() {
+			t.Fatalf("PUBCOMP %d %v, want a success for 2", comp.PacketID, comp.ReasonCode)
+		}
+		p.send(&wire.Publish{Topic: "t", QoS: 2, PacketID: 2, Payload: []byte("newer")})
+		expectSoon(t, s, "newer")
+		p.expectPubrec(2)
+	})
+}
