@@ -53,8 +53,8 @@ func answerChallenge(ctx context.Context, a Authenticator, p *wire.Auth) (*wire.
 	if p.ReasonCode != wire.ContinueAuthentication {
 		return nil, fmt.Errorf("the server sent AUTH %v during authentication", p.ReasonCode)
 	}
-	if p.Properties == nil || p.Properties.AuthMethod != a.Method() {
-		return nil, errors.New("the server's AUTH names another authentication method") // MQTT-4.12.0-5
+	if err := sameMethod(a, p); err != nil {
+		return nil, err
 	}
 	data, err := a.Continue(ctx, p.Properties.AuthData)
 	if err != nil {
@@ -64,11 +64,22 @@ func answerChallenge(ctx context.Context, a Authenticator, p *wire.Auth) (*wire.
 		Properties: &wire.Properties{AuthMethod: a.Method(), AuthData: data}}, nil
 }
 
+// sameMethod refuses a server AUTH that does not name the method of the
+// exchange (MQTT-4.12.0-5).
+func sameMethod(a Authenticator, p *wire.Auth) error {
+	if p.Properties == nil || p.Properties.AuthMethod != a.Method() {
+		return errors.New("the server's AUTH names another authentication method")
+	}
+	return nil
+}
+
 // Reauthenticate authenticates again on the current connection with
 // DialOptions.Auth (MQTT 5.0 section 4.12.1), for instance when a token is
 // about to expire, and returns once the server has accepted. A server that
 // refuses closes the connection with DISCONNECT, and the error says why;
-// the client then reconnects, authenticating anew.
+// the client then reconnects, authenticating anew. So it does when the
+// exchange fails on its side: the method refuses the server's data or cannot
+// answer it, or the server's AUTH breaks the protocol (another method, say).
 func (c *Client) Reauthenticate(ctx context.Context) error {
 	a := c.opts.Auth
 	if a == nil {
@@ -112,6 +123,12 @@ func (c *Client) Reauthenticate(ctx context.Context) error {
 		case <-ctx.Done():
 			return wrapf(ctx.Err(), "reauthenticate")
 		}
+		// A re-authentication that fails closes the connection
+		// (MQTT-4.12.1-2), as one the server ends does.
+		if err := sameMethod(a, p); err != nil {
+			cn.protocolViolation(err)
+			return wrapf(err, "reauthenticate")
+		}
 		if p.ReasonCode == wire.Success {
 			if err := a.Finish(ctx, authData(p.Properties)); err != nil {
 				cn.w.sendLast(&wire.Disconnect{ReasonCode: wire.NotAuthorized})
@@ -121,6 +138,12 @@ func (c *Client) Reauthenticate(ctx context.Context) error {
 			return nil
 		}
 		if next, err = answerChallenge(ctx, a, p); err != nil {
+			code := wire.UnspecifiedError // the method could not answer
+			if p.ReasonCode != wire.ContinueAuthentication {
+				code = wire.ProtocolError
+			}
+			cn.w.sendLast(&wire.Disconnect{ReasonCode: code})
+			cn.fail(err)
 			return wrapf(err, "reauthenticate")
 		}
 	}

@@ -322,9 +322,12 @@ func TestPublishCancel(t *testing.T) {
 	})
 }
 
-// MQTT-3.3.4-7, MQTT-4.9.0-1, MQTT-4.9.0-2, MQTT-3.3.4-8, MQTT-4.9.0-3: at
-// most Receive Maximum QoS>0 PUBLISH in flight (a quota that starts at it);
-// other packets are not held back while it is used up.
+// MQTT-3.3.4-7, MQTT-4.9.0-1, MQTT-4.9.0-2: at most Receive Maximum QoS>0
+// PUBLISH in flight (a quota that starts at it). MQTT-3.3.4-8,
+// MQTT-4.9.0-3: while the quota is used up, every other packet goes out
+// and every packet from the server is answered: SUBSCRIBE, the PUBREL of
+// the client's own QoS 2 message, the acknowledgements of incoming QoS 1
+// and QoS 2 messages (PUBACK, PUBREC, PUBCOMP), UNSUBSCRIBE.
 func TestReceiveMaximum(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
@@ -337,14 +340,15 @@ func TestReceiveMaximum(t *testing.T) {
 			}
 		}}
 		c, p := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{ReceiveMaximum: 2}}, opts)
-		var results []<-chan error
-		for range 3 {
-			results = append(results, async(func() error {
-				return c.Publish(context.Background(), mqtt.Message{Topic: "t", QoS: mqtt.QoS1})
-			}))
+		ctx := context.Background()
+		publish := func(q mqtt.QoS) <-chan error {
+			return async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "t", QoS: q}) })
 		}
+		first := publish(mqtt.QoS1)
 		a := p.expect(wire.PUBLISH).(*wire.Publish)
+		second := publish(mqtt.QoS2)
 		b := p.expect(wire.PUBLISH).(*wire.Publish)
+		third := publish(mqtt.QoS1)
 		synctest.Wait()
 		mu.Lock()
 		if sent != 2 {
@@ -352,16 +356,48 @@ func TestReceiveMaximum(t *testing.T) {
 		}
 		mu.Unlock()
 		// A SUBSCRIBE is not held back by the exhausted quota.
-		subRes := async(func() error { _, err := c.Subscribe(context.Background(), mqtt.Filter{Topic: "x"}); return err })
-		s := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
-		p.send(&wire.Suback{PacketID: s.PacketID, ReasonCodes: []wire.ReasonCode{0}})
+		var s *mqtt.Subscription
+		subRes := async(func() (err error) { s, err = c.Subscribe(ctx, mqtt.Filter{Topic: "in", QoS: mqtt.QoS2}); return err })
+		sub := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+		p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS2}})
 		if err := <-subRes; err != nil {
 			t.Fatal(err)
 		}
+		// Nor the PUBREL of the QoS 2 message, which keeps its unit of
+		// quota until PUBCOMP.
+		p.send(&wire.Pubrec{PacketID: b.PacketID})
+		if rel := p.expect(wire.PUBREL).(*wire.Pubrel); rel.PacketID != b.PacketID {
+			t.Fatalf("PUBREL %d, want %d", rel.PacketID, b.PacketID)
+		}
+		// Nor the acknowledgements of incoming messages.
+		p.send(&wire.Publish{Topic: "in", QoS: 1, PacketID: 10, Payload: []byte("one")},
+			&wire.Publish{Topic: "in", QoS: 2, PacketID: 11, Payload: []byte("two")})
+		expectNext(t, s, "one", "two")
+		if ack := p.expect(wire.PUBACK).(*wire.Puback); ack.PacketID != 10 {
+			t.Errorf("PUBACK %d, want 10", ack.PacketID)
+		}
+		p.expectPubrec(11)
+		p.send(&wire.Pubrel{PacketID: 11})
+		if comp := p.expect(wire.PUBCOMP).(*wire.Pubcomp); comp.PacketID != 11 {
+			t.Errorf("PUBCOMP %d, want 11", comp.PacketID)
+		}
+		// Nor an UNSUBSCRIBE.
+		unsubRes := async(func() error { return c.Unsubscribe(ctx, "in") })
+		unsub := p.expect(wire.UNSUBSCRIBE).(*wire.Unsubscribe)
+		p.send(&wire.Unsuback{PacketID: unsub.PacketID, ReasonCodes: []wire.ReasonCode{0}})
+		if err := <-unsubRes; err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		mu.Lock()
+		if sent != 2 {
+			t.Errorf("%d PUBLISH sent with a Receive Maximum of 2 and none acknowledged", sent)
+		}
+		mu.Unlock()
 		p.send(&wire.Puback{PacketID: a.PacketID})
-		third := p.expect(wire.PUBLISH).(*wire.Publish)
-		p.send(&wire.Puback{PacketID: third.PacketID}, &wire.Puback{PacketID: b.PacketID})
-		for _, r := range results {
+		c3 := p.expect(wire.PUBLISH).(*wire.Publish)
+		p.send(&wire.Puback{PacketID: c3.PacketID}, &wire.Pubcomp{PacketID: b.PacketID})
+		for _, r := range []<-chan error{first, second, third} {
 			if err := <-r; err != nil {
 				t.Error(err)
 			}
@@ -1078,5 +1114,48 @@ func TestPublishPropertiesNeedV5(t *testing.T) {
 		}
 		// Nothing was sent: a PUBLISH would block on the silent peer and
 		// the loop above would never have ended.
+	})
+}
+
+// MQTT-4.3.3-9: a QoS 2 receiver that refused a message with a PUBREC of
+// 0x80 or above takes the next PUBLISH with that packet identifier for a
+// new message. The client refuses none, not even a message it drops (here,
+// one that matches no Subscription and finds no room among the messages
+// held for one): it answers with a successful PUBREC, after which a PUBLISH
+// with that identifier is a resend until PUBREL (MQTT-4.3.3-10). The test
+// holds either way, so that a client that took to refusing what it drops
+// (PUBREC 0x97, say) must also forget the identifier.
+func TestDroppedQoS2Identifier(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, &mqtt.DialOptions{MaxQueuedBytes: 1})
+		p.send(&wire.Publish{Topic: "t", QoS: 2, PacketID: 1, Payload: []byte("held")},
+			&wire.Publish{Topic: "t", QoS: 2, PacketID: 2, Payload: []byte("dropped")})
+		p.expectPubrec(1) // held; acknowledged once the one behind it is due
+		rec := p.expect(wire.PUBREC).(*wire.Pubrec)
+		if rec.PacketID != 2 {
+			t.Fatalf("PUBREC %d, want 2", rec.PacketID)
+		}
+		if n := c.Dropped(); n != 1 {
+			t.Fatalf("Dropped() = %d, want 1", n)
+		}
+		s, _ := p.subscribe(c, mqtt.Filter{Topic: "t", QoS: mqtt.QoS2})
+		expectSoon(t, s, "held")
+		p.send(&wire.Publish{Topic: "t", QoS: 2, PacketID: 2, Payload: []byte("new")})
+		if rec.ReasonCode.IsError() {
+			// Refused: 2 starts a new message.
+			expectSoon(t, s, "new")
+			p.expectPubrec(2)
+			return
+		}
+		// Accepted: a resend until PUBREL, answered and not delivered.
+		p.expectPubrec(2)
+		expectNone(t, s)
+		p.send(&wire.Pubrel{PacketID: 2})
+		if comp := p.expect(wire.PUBCOMP).(*wire.Pubcomp); comp.PacketID != 2 || comp.ReasonCode.IsError() {
+			t.Fatalf("PUBCOMP %d %v, want a success for 2", comp.PacketID, comp.ReasonCode)
+		}
+		p.send(&wire.Publish{Topic: "t", QoS: 2, PacketID: 2, Payload: []byte("newer")})
+		expectSoon(t, s, "newer")
+		p.expectPubrec(2)
 	})
 }

@@ -477,9 +477,56 @@ func dialTransport(ctx context.Context, t *target, o *DialOptions) (net.Conn, er
 type wsConn struct {
 	*websocket.Conn
 	transport net.Conn // TCP or TLS
+	frame     wsFrame  // the data frame being read; nil between frames
 }
 
 func (c *wsConn) Close() error { return c.transport.Close() }
+
+// wsFrame is what Read needs of x/net/websocket's frame reader.
+type wsFrame interface {
+	io.Reader
+	PayloadType() byte
+	TrailerReader() io.Reader
+}
+
+// Read reads MQTT's bytes from binary frames with no regard for where a
+// frame ends: a packet may span frames, and a frame may hold several
+// (MQTT-6.0.0-2). Any other data frame ends the connection (MQTT-6.0.0-1),
+// where websocket.Conn's own Read would take a text frame's bytes for
+// MQTT's. It reads frames as that Read does, through the methods
+// websocket.Conn promotes.
+func (c *wsConn) Read(p []byte) (int, error) {
+	for {
+		if c.frame == nil {
+			f, err := c.Conn.NewFrameReader()
+			if err != nil {
+				return 0, err
+			}
+			if f, err = c.Conn.HandleFrame(f); err != nil {
+				return 0, err
+			}
+			if f == nil {
+				continue // ping (answered) or pong
+			}
+			if f.PayloadType() != websocket.BinaryFrame {
+				return 0, errors.New("the server sent a WebSocket frame that is not binary; MQTT goes in binary frames only")
+			}
+			c.frame = f
+		}
+		n, err := c.frame.Read(p)
+		if err == io.EOF {
+			if t := c.frame.TrailerReader(); t != nil {
+				io.Copy(io.Discard, t)
+			}
+			c.frame = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
 
 // dialError is the error of a connection attempt that failed at stage (TCP
 // connect, TLS handshake, WebSocket upgrade, wait for CONNACK). When ctx

@@ -27,7 +27,7 @@ func closesOn(srv *mqtttest.Server, match func(*wire.Publish) bool) {
 	}, mqtttest.CloseConn)
 }
 
-func connects(srv *mqtttest.Server) int {
+func connectCount(srv *mqtttest.Server) int {
 	n := 0
 	for _, r := range srv.Packets() {
 		if r.Packet.Type() == wire.CONNECT {
@@ -57,7 +57,7 @@ func TestPoisonMessageGivenUp(t *testing.T) {
 	if err := c.Publish(ctx, mqtt.Message{Topic: "fine", QoS: mqtt.QoS1}); err != nil {
 		t.Fatalf("a message after the poison: %v", err)
 	}
-	if n := connects(srv); n != 6 {
+	if n := connectCount(srv); n != 6 {
 		t.Errorf("%d connections, want 6: one for each of the 5 sends of the poison, one to go on", n)
 	}
 }

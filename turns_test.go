@@ -14,6 +14,7 @@ import (
 	"github.com/culex-mqtt/mqtt"
 	"github.com/culex-mqtt/mqtt/internal/testcert"
 	"github.com/culex-mqtt/mqtt/mqtttest"
+	"github.com/culex-mqtt/mqtt/persist"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
@@ -97,6 +98,8 @@ func TestPublisherGivesUpWhileReading(t *testing.T) {
 			srv, o := start()
 			o.ClientID = "impatient"
 			o.NoReconnect = true // a lost connection would fail the test, not hide
+			store := persist.NewMemory()
+			o.Store = store
 			drop := srv.Inject(func(r mqtttest.Record) bool {
 				return r.Dir == mqtttest.ToClient && r.Packet.Type() == wire.PUBACK
 			}, mqtttest.Drop)
@@ -123,6 +126,9 @@ func TestPublisherGivesUpWhileReading(t *testing.T) {
 			if err := <-published; !errors.Is(err, mqtt.ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) {
 				t.Fatalf("publish: %v, want ErrOutcomeUnknown and context.Canceled", err)
 			}
+			if entries, _ := store.Load(persist.Outgoing); len(entries) != 1 || entries[0].ID != id {
+				t.Fatalf("the Store holds %v after the caller gave up, want message %d, in flight", entries, id)
+			}
 			if err := conn.WriteRaw([]byte{byte(id >> 8), byte(id)}); err != nil { // the rest
 				t.Fatal(err)
 			}
@@ -132,6 +138,9 @@ func TestPublisherGivesUpWhileReading(t *testing.T) {
 			}
 			if err := c.Disconnect(ctx); err != nil {
 				t.Fatalf("disconnect: %v, want the first message acknowledged", err)
+			}
+			if entries, _ := store.Load(persist.Outgoing); len(entries) != 0 {
+				t.Errorf("the Store holds %v after the PUBACK, want nothing", entries)
 			}
 		})
 	}
