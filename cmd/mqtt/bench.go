@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"slices"
 	"sync"
@@ -15,34 +14,22 @@ import (
 	"time"
 
 	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/wire"
 )
 
 var benchCommand = &command{
 	name:     "bench",
 	summary:  "measure publish throughput and latency against a broker",
-	synopsis: "mqtt bench [-t topic] [-q qos] [-n messages] [-c publishers] [-s size] [connection flags]",
-	usage: `usage: mqtt bench [flags]
-
-mqtt bench connects two clients: one subscribes to the topic, the other
-publishes -n messages from -c goroutines at once. It reports the publish rate
+	synopsis: "mqtt bench [-t topic] [-q qos] [-C messages] [--publishers N] [--size bytes] [flags]",
+	intro: `mqtt bench connects two clients: one subscribes to the topic, the other
+publishes -C messages from --publishers goroutines at once. It reports the publish rate
 (until the last Publish returned), the end-to-end rate (until the subscriber
 had them all) and, at QoS 1 and 2, the publish latency: how long each Publish
 waited for its PUBACK or PUBCOMP.
 
 Payloads of 12 bytes or more carry a run identifier and a sequence number, so
 the subscriber counts each message of this run once and nothing else; smaller
-payloads are counted as they come.
-
-benchmark:
-  -t, --topic TOPIC        topic to publish to (default culex/bench)
-  -q, --qos QOS            0, 1 or 2, for publishing and subscribing (default 0)
-  -n, --count N            messages to publish (default 10000)
-  -c, --concurrency N      publishing goroutines (default 16)
-  -s, --size BYTES         payload size (default 64)
-  -W, --timeout D          give up after D, counted from the first publish
-                           (default 60s)
-
-` + connUsage,
+payloads are counted as they come.`,
 	flags: benchFlags,
 }
 
@@ -73,47 +60,59 @@ type benchResult struct {
 }
 
 // benchFlags defines the flags of "mqtt bench".
-func benchFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error) {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	conn := addConnFlags(fs)
-	cfg := benchConfig{topic: "culex/bench", timeout: time.Minute}
-	var qos int
-	timeout := duration(cfg.timeout)
-	for _, n := range []string{"t", "topic"} {
-		fs.StringVar(&cfg.topic, n, cfg.topic, "")
-	}
-	for _, n := range []string{"q", "qos"} {
-		fs.IntVar(&qos, n, 0, "")
-	}
-	for _, n := range []string{"n", "count"} {
-		fs.IntVar(&cfg.count, n, 10000, "")
-	}
-	for _, n := range []string{"c", "concurrency"} {
-		fs.IntVar(&cfg.concurrency, n, 16, "")
-	}
-	for _, n := range []string{"s", "size"} {
-		fs.IntVar(&cfg.size, n, 64, "")
-	}
-	for _, n := range []string{"W", "timeout"} {
-		fs.Var(&timeout, n, "")
-	}
+func benchFlags() (*flagSet, func(context.Context, *env) error) {
+	fs := newFlagSet("bench")
+	cfg := benchConfig{topic: "culex/bench", count: 10000, concurrency: 16, size: 64}
+	var (
+		qos     int
+		timeout = duration(time.Minute)
+	)
+	fs.group("benchmark")
+	fs.stringVar(&cfg.topic, flagSpec{names: []string{"t", "topic"}, arg: "TOPIC", origin: bothFlag,
+		help: "the topic to publish to (default culex/bench)"})
+	fs.intVar(&qos, flagSpec{names: []string{"q", "qos"}, arg: "QOS", origin: bothFlag,
+		help: "0, 1 or 2, for publishing and subscribing (default 0)"})
+	fs.intVar(&cfg.count, flagSpec{names: []string{"C", "count"}, arg: "N", origin: mosquittoFlag,
+		help: "the number of messages, as mosquitto_sub's -C (default 10000)"})
+	fs.intVar(&cfg.size, flagSpec{names: []string{"size"}, arg: "BYTES",
+		help: "the payload size (default 64)"})
+	fs.intVar(&cfg.concurrency, flagSpec{names: []string{"publishers"}, arg: "N",
+		help: "the goroutines that publish at once (default 16)"})
+	fs.define(&timeout, flagSpec{names: []string{"W", "timeout"}, arg: "D", origin: mosquittoFlag,
+		help: "give up after D, counted from the first publish (default 60s)"})
+	conn := addConnFlags(fs, connKinds{}, nil)
+	fs.hints["n"] = "the number of messages is -C (--count); -n is mosquitto_pub's empty message"
+	fs.hints["c"] = "the publishing goroutines are --publishers; -c is mosquitto's kept session"
+	fs.hints["s"] = "the payload size is --size; -s is mosquitto_pub's standard input"
+	fs.hints["l"] = hintProtocolL
+	fs.hints["U"] = hintURL
+	fs.hints["concurrency"] = "the publishing goroutines are --publishers"
 
-	return fs, func(ctx context.Context, e *env, fs *flag.FlagSet) error {
+	return fs, func(ctx context.Context, e *env) error {
+		if err := conn.resolve(e); err != nil {
+			return err
+		}
 		q, err := checkQoS("-q", qos)
 		if err != nil {
 			return err
 		}
 		cfg.qos = q
 		cfg.timeout = time.Duration(timeout)
+		if !fs.isSet("t") && len(conn.urlTopics) > 0 {
+			cfg.topic = conn.urlTopics[0]
+		}
 		switch {
 		case cfg.count < 1:
-			return usagef("-n %d: publish at least one message", cfg.count)
+			return usagef("-C %d: publish at least one message", cfg.count)
 		case cfg.concurrency < 1:
-			return usagef("-c %d: use at least one publisher", cfg.concurrency)
+			return usagef("--publishers %d: use at least one", cfg.concurrency)
 		case cfg.size < 0 || cfg.size > maxPayload:
-			return usagef("-s %d is not a payload size", cfg.size)
+			return usagef("--size %d is not a payload size", cfg.size)
 		case cfg.timeout <= 0:
 			return usagef("-W must be positive")
+		}
+		if err := wire.CheckTopicName(cfg.topic); err != nil {
+			return usagef("-t: %v", err)
 		}
 		// Two clients cannot share a client ID: the broker would
 		// disconnect the first when the second connects.
@@ -121,21 +120,12 @@ func benchFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) err
 		if conn.clientID != "" {
 			pubID, subID = conn.clientID+"-pub", conn.clientID+"-sub"
 		}
-		pubURL, pubOpts, err := conn.prepare(pubID)
-		if err != nil {
-			return err
-		}
-		subURL, subOpts, err := conn.prepare(subID)
-		if err != nil {
-			return err
-		}
-
-		sc, err := conn.dial(ctx, subURL, subOpts)
+		sc, err := conn.dial(ctx, conn.options(subID))
 		if err != nil {
 			return fmt.Errorf("subscriber: %w", err)
 		}
 		defer sc.Close()
-		pc, err := conn.dial(ctx, pubURL, pubOpts)
+		pc, err := conn.dial(ctx, conn.options(pubID))
 		if err != nil {
 			disconnect(ctx, sc)
 			return fmt.Errorf("publisher: %w", err)

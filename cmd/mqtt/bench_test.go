@@ -29,8 +29,8 @@ func TestBench(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t)
 			ctx := testContext(t)
-			r := runMQTT(ctx, "", "bench", "-U", srv.URL, "-i", "b", "-n", "200", "-c", "8",
-				"-q", fmt.Sprint(tt.qos), "-s", fmt.Sprint(tt.size))
+			r := runMQTT(ctx, "", "bench", "-L", srv.URL, "-i", "b", "-C", "200", "--publishers", "8",
+				"-q", fmt.Sprint(tt.qos), "--size", fmt.Sprint(tt.size))
 			if r.code != 0 || r.stderr != "" {
 				t.Fatalf("exit status %d, stderr %q", r.code, r.stderr)
 			}
@@ -113,7 +113,7 @@ func TestBenchIgnoresOtherMessages(t *testing.T) {
 		}
 		stranger <- err
 	}()
-	r := runMQTT(ctx, "", "bench", "-U", srv.URL, "-i", "b", "-n", "5", "-q", "0", "-W", "300ms")
+	r := runMQTT(ctx, "", "bench", "-L", srv.URL, "-i", "b", "-C", "5", "-q", "0", "-W", "300ms")
 	if err := <-stranger; err != nil {
 		t.Fatalf("the stranger could not publish: %v", err)
 	}
