@@ -128,6 +128,7 @@ func lookup(name string) *command {
 
 // topics are the help pages that are not commands.
 var topics = map[string]string{
+	"format":     formatHelp,
 	"properties": propertiesHelp,
 }
 
@@ -262,7 +263,7 @@ func mainUsage() string {
 		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
 	}
 	b.WriteString("  help     this help; mqtt help <command> for a command's flags,\n")
-	b.WriteString("           mqtt help properties for -D\n")
+	b.WriteString("           mqtt help format for -F, mqtt help properties for -D\n")
 	b.WriteString("\nExit status: 0 ok, 1 failure, 2 a mistake on the command line.\n")
 	return b.String()
 }

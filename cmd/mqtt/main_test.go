@@ -148,6 +148,7 @@ func TestUsage(t *testing.T) {
 		{name: "help", args: []string{"help"}, wantCode: 0, wantStdout: `(?s)pub .*sub .*bench `},
 		{name: "--help", args: []string{"--help"}, wantCode: 0, wantStdout: `usage: mqtt <command>`},
 		{name: "help pub", args: []string{"help", "pub"}, wantCode: 0, wantStdout: `^usage: mqtt pub`},
+		{name: "help format", args: []string{"help", "format"}, wantCode: 0, wantStdout: `%t  topic`},
 		{name: "help properties", args: []string{"help", "properties"}, wantCode: 0, wantStdout: `-D connect user-property`},
 		{name: "help unknown", args: []string{"help", "nope"}, wantCode: 2, wantStderr: `no command or topic "nope"`},
 		{name: "unknown command", args: []string{"publish"}, wantCode: 2, wantStderr: `(?s)^mqtt: unknown command "publish".*usage: mqtt <command>`},
@@ -194,6 +195,10 @@ func TestUsage(t *testing.T) {
 		{name: "password variable unset", args: []string{"pub", "-t", "x", "-m", "a", "--password-env", "PW"}, wantCode: 2, wantStderr: `PW is not set`},
 		{name: "bad timeout", args: []string{"sub", "-t", "x", "-W", "soon"}, wantCode: 2, wantStderr: `"soon" is not a duration`},
 		{name: "bad retain handling", args: []string{"sub", "-t", "x", "--retain-handling", "3"}, wantCode: 2, wantStderr: `--retain-handling 3`},
+		{name: "-R and --retained-only", args: []string{"sub", "-t", "x", "-R", "--retained-only"}, wantCode: 2, wantStderr: `contradict`},
+		{name: "bad -F", args: []string{"sub", "-t", "x", "-F", "%t %z"}, wantCode: 2, wantStderr: `%z is not a conversion`},
+		{name: "-F %m", args: []string{"sub", "-t", "x", "-F", "%m"}, wantCode: 2, wantStderr: `not available`},
+		{name: "-F and --json", args: []string{"sub", "-t", "x", "-F", "%t", "--json"}, wantCode: 2, wantStderr: `--json is -F %j`},
 		{name: "bench bad size", args: []string{"bench", "--size", "-1"}, wantCode: 2, wantStderr: `--size -1`},
 		{name: "bench bad publishers", args: []string{"bench", "--publishers", "0"}, wantCode: 2, wantStderr: `--publishers 0`},
 		{name: "bench bad count", args: []string{"bench", "-C", "0"}, wantCode: 2, wantStderr: `-C 0`},
@@ -204,6 +209,7 @@ func TestUsage(t *testing.T) {
 		{name: "pub topic not UTF-8", args: []string{"pub", "-t", "a\xffb", "-m", "x"}, wantCode: 2, wantStderr: `^mqtt pub: -t: topic`},
 		{name: "sub misplaced #", args: []string{"sub", "-t", "a/#/b"}, wantCode: 2, wantStderr: `^mqtt sub: -t: topic filter "a/#/b"`},
 		{name: "sub misplaced +", args: []string{"sub", "-t", "a/b+"}, wantCode: 2, wantStderr: `^mqtt sub: -t: topic filter "a/b\+"`},
+		{name: "sub bad -T", args: []string{"sub", "-t", "a", "-T", "a#"}, wantCode: 2, wantStderr: `^mqtt sub: -T: topic filter`},
 		{name: "bench wildcard", args: []string{"bench", "-t", "a/#"}, wantCode: 2, wantStderr: `^mqtt bench: -t: topic "a/#"`},
 
 		// Flags of MQTT.js, or of mqtt before it followed mosquitto,
@@ -283,7 +289,7 @@ func TestFlagsKeepMosquittosMeaning(t *testing.T) {
 	t.Parallel()
 	want := map[string]map[string]string{ // command, flag, a word of its help
 		"pub":   {"l": "each line", "n": "empty", "s": "standard input", "f": "FILE", "c": "session", "L": "URL", "D": "property"},
-		"sub":   {"C": "after N messages", "c": "session"},
+		"sub":   {"C": "after N messages", "U": "unsubscribe", "T": "match", "R": "retained", "N": "line ending", "F": "FORMAT", "E": "subscribed", "c": "session"},
 		"bench": {"C": "messages", "W": "D"},
 	}
 	for _, c := range commands {
@@ -330,7 +336,3 @@ func TestOneLine(t *testing.T) {
 		t.Errorf("oneLine = %q, want %q", got, want)
 	}
 }
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }

@@ -233,6 +233,7 @@ func TestUsageErrorBeforeConnecting(t *testing.T) {
 		{name: "sub misplaced +", args: []string{"sub", "-t", "a/b+"}},
 		{name: "will topic", args: []string{"sub", "-t", "a", "--will-topic", "+"}},
 		{name: "bench topic", args: []string{"bench", "-t", "#"}},
+		{name: "bad -F", args: []string{"sub", "-t", "a", "-F", "%m"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -374,6 +375,26 @@ func publishRecorded(ctx context.Context, t *testing.T, srv *mqtttest.Server, st
 	}
 	waitDisconnect(ctx, t, srv, "pub1")
 	return records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)
+}
+
+// TestSubUnsubscribeOnly checks -U without -t: sub unsubscribes (from a
+// kept session, typically) and exits, subscribing to nothing.
+func TestSubUnsubscribeOnly(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	r := runMQTT(ctx, "", "sub", "-L", srv.URL, "-i", "u1", "-c", "-U", "old/#", "-U", "older")
+	if r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Fatalf("exit status %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	waitDisconnect(ctx, t, srv, "u1")
+	us := records(srv, "u1", mqtttest.FromClient, wire.UNSUBSCRIBE)
+	if len(us) != 1 || !cmp.Equal(us[0].(*wire.Unsubscribe).Topics, []string{"old/#", "older"}) {
+		t.Errorf("UNSUBSCRIBE %v, want one for old/# and older", us)
+	}
+	if n := len(records(srv, "u1", mqtttest.FromClient, wire.SUBSCRIBE)); n != 0 {
+		t.Errorf("%d SUBSCRIBE packets, want none", n)
+	}
 }
 
 // TestQuiet checks --quiet: a failure says nothing, but its exit status;

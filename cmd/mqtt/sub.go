@@ -14,12 +14,13 @@ import (
 var subCommand = &command{
 	name:     "sub",
 	summary:  "subscribe and print the messages that arrive",
-	synopsis: "mqtt sub -t filter [-t filter ...] [-q qos] [-v] [-C count] [-W timeout] [flags]",
+	synopsis: "mqtt sub -t filter [-t filter ...] [-q qos] [-v | -F format | --json] [-C count] [-W timeout] [flags]",
 	intro: `mqtt sub subscribes to the topic filters and prints each message that
-arrives, its payload on a line of its own. It runs until -C messages have
-arrived, -W has passed, or it is interrupted (^C, SIGTERM); then it
-disconnects cleanly. When the connection is lost it reconnects, subscribes
-again if the broker kept no session, and goes on.`,
+arrives: its payload on a line of its own (nothing for an empty payload), as
+mosquitto_sub does. It runs until -C messages have arrived, -W has passed,
+or it is interrupted (^C, SIGTERM); then it disconnects cleanly. When the
+connection is lost it reconnects, subscribes again if the broker kept no
+session, and goes on.`,
 	flags: subFlags,
 }
 
@@ -27,12 +28,13 @@ again if the broker kept no session, and goes on.`,
 func subFlags() (*flagSet, func(context.Context, *env) error) {
 	fs := newFlagSet("sub")
 	var (
-		topics         stringList
-		qos, count, rh int
-		timeout        duration
-		verbose        bool
-		noLocal, rap   bool
-		noReconnect    bool
+		topics, filterOut, unsub stringList
+		qos, count, rh           int
+		timeout                  duration
+		noRetained, retainedOnly bool
+		removeRetained, exitSub  bool
+		noLocal, rap             bool
+		noReconnect              bool
 	)
 	fs.group("subscription")
 	fs.define(&topics, flagSpec{names: []string{"t", "topic"}, arg: "FILTER", origin: bothFlag,
@@ -44,8 +46,19 @@ func subFlags() (*flagSet, func(context.Context, *env) error) {
 	fs.define(&timeout, flagSpec{names: []string{"W", "timeout"}, arg: "D", origin: mosquittoFlag,
 		help: "exit after D (seconds, or 10s, 2m), counted once subscribed. Without -C that is a normal end (exit status 0); " +
 			"with -C, exit status 1 if fewer than N messages arrived"})
-	fs.boolVar(&verbose, flagSpec{names: []string{"v", "verbose"}, origin: bothFlag,
-		help: `print "topic payload" rather than the payload alone`})
+	fs.define(&filterOut, flagSpec{names: []string{"T", "filter-out"}, arg: "FILTER", origin: mosquittoFlag,
+		help: "do not print messages whose topic matches FILTER; may be repeated"})
+	fs.define(&unsub, flagSpec{names: []string{"U", "unsubscribe"}, arg: "FILTER", origin: mosquittoFlag,
+		help: "unsubscribe from FILTER first (with -c, from a kept session); may be repeated. " +
+			"Without -t, mqtt sub exits once unsubscribed"})
+	fs.boolVar(&noRetained, flagSpec{names: []string{"R", "no-retained"}, origin: mosquittoFlag,
+		help: "do not print retained messages (stale ones, sent on subscribing)"})
+	fs.boolVar(&retainedOnly, flagSpec{names: []string{"retained-only"}, origin: mosquittoFlag,
+		help: "print only retained messages; exit at the first that is not"})
+	fs.boolVar(&removeRetained, flagSpec{names: []string{"remove-retained"}, origin: mosquittoFlag,
+		help: "clear each retained message received (publish an empty retained message to its topic)"})
+	fs.boolVar(&exitSub, flagSpec{names: []string{"E", "exit-subscribed"}, origin: mosquittoFlag,
+		help: "exit once subscribed, without waiting for messages (to create a kept session with -c)"})
 	fs.boolVar(&noLocal, flagSpec{names: []string{"no-local"},
 		help: "MQTT 5.0: do not receive our own messages"})
 	fs.boolVar(&rap, flagSpec{names: []string{"retain-as-published"}, origin: mosquittoFlag,
@@ -54,6 +67,7 @@ func subFlags() (*flagSet, func(context.Context, *env) error) {
 		help: "MQTT 5.0: retained messages on subscribing: 0 send them, 1 only for a new subscription, 2 never (default 0)"})
 	fs.boolVar(&noReconnect, flagSpec{names: []string{"no-reconnect"},
 		help: "exit with status 1 when the connection is lost; by default sub reconnects (and subscribes again)"})
+	out := addOutputFlags(fs)
 	props := addPropFlags(fs, false, false)
 	conn := addConnFlags(fs, connKinds{session: true, will: true}, props)
 	fs.hints["l"] = hintProtocolL
@@ -63,15 +77,23 @@ func subFlags() (*flagSet, func(context.Context, *env) error) {
 		if err := conn.resolve(e); err != nil {
 			return err
 		}
+		if err := out.resolve(); err != nil {
+			return err
+		}
 		for _, t := range conn.urlTopics {
 			topics = stringList(appendNew(topics, t))
 		}
-		if len(topics) == 0 {
+		if len(topics) == 0 && len(unsub) == 0 {
 			return usagef("-t is required: the topic filter to subscribe to")
 		}
-		for _, t := range topics {
-			if err := wire.CheckTopicFilter(t); err != nil {
-				return usagef("-t: %v", err)
+		for _, list := range []struct {
+			flag    string
+			filters []string
+		}{{"-t", topics}, {"-T", filterOut}, {"-U", unsub}} {
+			for _, t := range list.filters {
+				if err := wire.CheckTopicFilter(t); err != nil {
+					return usagef("%s: %v", list.flag, err)
+				}
 			}
 		}
 		q, err := checkQoS("-q", qos)
@@ -85,6 +107,8 @@ func subFlags() (*flagSet, func(context.Context, *env) error) {
 			return usagef("-W %v: the timeout cannot be negative", time.Duration(timeout))
 		case rh < 0 || rh > 2:
 			return usagef("--retain-handling %d is not 0, 1 or 2", rh)
+		case noRetained && retainedOnly:
+			return usagef("-R and --retained-only contradict each other")
 		}
 		opts := conn.options(conn.clientID)
 		var stopping atomic.Bool
@@ -133,11 +157,25 @@ func subFlags() (*flagSet, func(context.Context, *env) error) {
 			}
 			return err
 		}
+		if len(unsub) > 0 {
+			if err := c.Unsubscribe(ctx, unsub...); err != nil {
+				return end(fmt.Errorf("unsubscribing: %w", err))
+			}
+		}
+		if len(topics) == 0 {
+			return end(nil)
+		}
 		s, err := c.Subscribe(ctx, filters...)
 		if err != nil {
 			return end(err)
 		}
-		r := receiver{e: e, s: s, verbose: verbose, count: count, timeout: time.Duration(timeout)}
+		if exitSub {
+			return end(nil)
+		}
+		r := receiver{
+			e: e, c: c, s: s, out: out, count: count, timeout: time.Duration(timeout),
+			noRetained: noRetained, retainedOnly: retainedOnly, removeRetained: removeRetained, filterOut: filterOut,
+		}
 		err = r.run(ctx)
 		if n := s.Dropped(); n > 0 {
 			e.warnf("%d QoS 0 messages were dropped because the output was too slow", n)
@@ -148,12 +186,16 @@ func subFlags() (*flagSet, func(context.Context, *env) error) {
 
 // receiver prints the messages of a subscription as sub's flags say.
 type receiver struct {
-	e       *env
-	s       *mqtt.Subscription
-	verbose bool
+	e   *env
+	c   *mqtt.Client
+	s   *mqtt.Subscription
+	out *outputFlags
 
 	count   int           // 0: no limit
 	timeout time.Duration // 0: none
+
+	noRetained, retainedOnly, removeRetained bool
+	filterOut                                []string
 }
 
 // run prints messages until count of them have been printed, the timeout
@@ -170,7 +212,7 @@ func (r *receiver) run(ctx context.Context) error {
 		defer cancel()
 	}
 	var line []byte
-	for n := 0; r.count == 0 || n < r.count; n++ {
+	for n := 0; r.count == 0 || n < r.count; {
 		m, err := r.s.Next(wctx)
 		switch {
 		case err == nil:
@@ -184,18 +226,38 @@ func (r *receiver) run(ctx context.Context) error {
 		default:
 			return err
 		}
+		// What mosquitto_sub skips does not count towards -C.
+		if r.retainedOnly && !m.Retain {
+			return nil
+		}
+		if r.noRetained && m.Retain || r.filteredOut(m.Topic) {
+			continue
+		}
+		if r.removeRetained && m.Retain && len(m.Payload) > 0 {
+			empty := mqtt.Message{Topic: m.Topic, QoS: mqtt.QoS1, Retain: true}
+			if err := r.c.Publish(ctx, empty); err != nil {
+				return fmt.Errorf("clearing the retained message of %q: %w", m.Topic, err)
+			}
+		}
 		// One Write per message: with an unbuffered stdout that is one
 		// system call, and a reader of the pipe never sees half a line.
-		line = line[:0]
-		if r.verbose {
-			line = append(line, m.Topic...)
-			line = append(line, ' ')
+		line, err = r.out.appendMessage(line[:0], &m, time.Now())
+		if err != nil {
+			r.e.warnf("%v", err)
 		}
-		line = append(line, m.Payload...)
-		line = append(line, '\n')
 		if _, err := r.e.stdout.Write(line); err != nil {
 			return fmt.Errorf("writing the message: %w", err)
 		}
+		n++
 	}
 	return nil
+}
+
+func (r *receiver) filteredOut(topic string) bool {
+	for _, f := range r.filterOut {
+		if wire.MatchTopic(f, topic) {
+			return true
+		}
+	}
+	return false
 }
