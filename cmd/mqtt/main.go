@@ -1,9 +1,11 @@
-// Command mqtt publishes, subscribes and measures an MQTT broker from the
-// command line. Its flags are those of mosquitto_pub and mosquitto_sub,
-// with the long names of MQTT.js's mqtt pub and mqtt sub accepted too:
+// Command mqtt publishes, subscribes, sends requests to and measures an
+// MQTT broker from the command line. Its flags are those of mosquitto_pub,
+// mosquitto_sub and mosquitto_rr, with the long names of MQTT.js's mqtt pub
+// and mqtt sub accepted too:
 //
 //	mqtt pub -t sensors/1 -m 21.5 -q 1
 //	mqtt sub -t 'sensors/#' -v -C 10
+//	mqtt req -t services/time -m now -W 5
 //	mqtt bench -q 1 -C 10000
 //
 // Run "mqtt help" for the commands and every flag, and "mqtt help
@@ -115,7 +117,7 @@ func (c *command) usage() string {
 }
 
 // commands lists the subcommands in the order "mqtt help" shows them.
-var commands = []*command{pubCommand, subCommand, benchCommand}
+var commands = []*command{pubCommand, subCommand, reqCommand, benchCommand}
 
 func lookup(name string) *command {
 	for _, c := range commands {

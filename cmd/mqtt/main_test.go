@@ -145,9 +145,10 @@ func TestUsage(t *testing.T) {
 		wantStderr string
 	}{
 		{name: "no arguments", args: nil, wantCode: 2, wantStderr: `usage: mqtt <command>`},
-		{name: "help", args: []string{"help"}, wantCode: 0, wantStdout: `(?s)pub .*sub .*bench `},
+		{name: "help", args: []string{"help"}, wantCode: 0, wantStdout: `(?s)pub .*sub .*req .*bench `},
 		{name: "--help", args: []string{"--help"}, wantCode: 0, wantStdout: `usage: mqtt <command>`},
 		{name: "help pub", args: []string{"help", "pub"}, wantCode: 0, wantStdout: `^usage: mqtt pub`},
+		{name: "help req", args: []string{"help", "req"}, wantCode: 0, wantStdout: `^usage: mqtt req`},
 		{name: "help format", args: []string{"help", "format"}, wantCode: 0, wantStdout: `%t  topic`},
 		{name: "help properties", args: []string{"help", "properties"}, wantCode: 0, wantStdout: `-D connect user-property`},
 		{name: "help unknown", args: []string{"help", "nope"}, wantCode: 2, wantStderr: `no command or topic "nope"`},
@@ -164,7 +165,9 @@ func TestUsage(t *testing.T) {
 		{name: "missing -t", args: []string{"pub", "-m", "x"}, wantCode: 2,
 			wantStderr: `(?s)^mqtt pub: -t is required.*\nusage: mqtt pub -t topic`},
 		{name: "sub missing -t", args: []string{"sub"}, wantCode: 2, wantStderr: `^mqtt sub: -t is required`},
+		{name: "req missing -t", args: []string{"req", "-m", "x"}, wantCode: 2, wantStderr: `^mqtt req: -t is required`},
 		{name: "no message", args: []string{"pub", "-t", "x"}, wantCode: 2, wantStderr: `^mqtt pub: no message`},
+		{name: "req no message", args: []string{"req", "-t", "x"}, wantCode: 2, wantStderr: `^mqtt req: no message`},
 		{name: "-m and -s", args: []string{"pub", "-t", "x", "-m", "a", "-s"}, wantCode: 2, wantStderr: `-m, -f, -s, -l and -n each give the message`},
 		{name: "-l and -n", args: []string{"pub", "-t", "x", "-l", "-n"}, wantCode: 2, wantStderr: `each give the message`},
 		{name: "-f and -m", args: []string{"pub", "-t", "x", "-f", "x", "-m", "y"}, wantCode: 2, wantStderr: `each give the message`},
@@ -199,6 +202,8 @@ func TestUsage(t *testing.T) {
 		{name: "bad -F", args: []string{"sub", "-t", "x", "-F", "%t %z"}, wantCode: 2, wantStderr: `%z is not a conversion`},
 		{name: "-F %m", args: []string{"sub", "-t", "x", "-F", "%m"}, wantCode: 2, wantStderr: `not available`},
 		{name: "-F and --json", args: []string{"sub", "-t", "x", "-F", "%t", "--json"}, wantCode: 2, wantStderr: `--json is -F %j`},
+		{name: "req -e wildcard", args: []string{"req", "-t", "x", "-m", "a", "-e", "r/+"}, wantCode: 2, wantStderr: `-e: topic "r/\+" contains a wildcard`},
+		{name: "req 3.1.1 without -e", args: []string{"req", "-t", "x", "-m", "a", "-V", "3.1.1"}, wantCode: 2, wantStderr: `give the topic the response comes on with -e`},
 		{name: "bench bad size", args: []string{"bench", "--size", "-1"}, wantCode: 2, wantStderr: `--size -1`},
 		{name: "bench bad publishers", args: []string{"bench", "--publishers", "0"}, wantCode: 2, wantStderr: `--publishers 0`},
 		{name: "bench bad count", args: []string{"bench", "-C", "0"}, wantCode: 2, wantStderr: `-C 0`},
@@ -290,6 +295,7 @@ func TestFlagsKeepMosquittosMeaning(t *testing.T) {
 	want := map[string]map[string]string{ // command, flag, a word of its help
 		"pub":   {"l": "each line", "n": "empty", "s": "standard input", "f": "FILE", "c": "session", "L": "URL", "D": "property"},
 		"sub":   {"C": "after N messages", "U": "unsubscribe", "T": "match", "R": "retained", "N": "line ending", "F": "FORMAT", "E": "subscribed", "c": "session"},
+		"req":   {"e": "response", "W": "response", "n": "empty"},
 		"bench": {"C": "messages", "W": "D"},
 	}
 	for _, c := range commands {

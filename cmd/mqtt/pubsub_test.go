@@ -231,6 +231,7 @@ func TestUsageErrorBeforeConnecting(t *testing.T) {
 		{name: "pub wildcard #", args: []string{"pub", "-t", "sensors/#", "-m", "x"}},
 		{name: "sub misplaced #", args: []string{"sub", "-t", "a/#/b"}},
 		{name: "sub misplaced +", args: []string{"sub", "-t", "a/b+"}},
+		{name: "req response topic", args: []string{"req", "-t", "a", "-m", "x", "-e", "b/#"}},
 		{name: "will topic", args: []string{"sub", "-t", "a", "--will-topic", "+"}},
 		{name: "bench topic", args: []string{"bench", "-t", "#"}},
 		{name: "bad -F", args: []string{"sub", "-t", "a", "-F", "%m"}},
