@@ -120,12 +120,12 @@ func benchFlags() (*flagSet, func(context.Context, *env) error) {
 		if conn.clientID != "" {
 			pubID, subID = conn.clientID+"-pub", conn.clientID+"-sub"
 		}
-		sc, err := conn.dial(ctx, conn.options(subID))
+		sc, err := conn.dial(ctx, conn.options(e, subID, "subscriber"))
 		if err != nil {
 			return fmt.Errorf("subscriber: %w", err)
 		}
 		defer sc.Close()
-		pc, err := conn.dial(ctx, conn.options(pubID))
+		pc, err := conn.dial(ctx, conn.options(e, pubID, "publisher"))
 		if err != nil {
 			disconnect(ctx, sc)
 			return fmt.Errorf("publisher: %w", err)

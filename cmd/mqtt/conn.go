@@ -41,6 +41,7 @@ type connFlags struct {
 	caFile    string
 	certFile  string
 	keyFile   string
+	debug     bool
 	quiet     bool
 
 	// Session flags, for pub, sub and req (see connKinds.session).
@@ -148,6 +149,8 @@ func addConnFlags(s *flagSet, k connKinds, props *propFlags) *connFlags {
 	}
 
 	s.group("diagnostics")
+	s.boolVar(&f.debug, flagSpec{names: []string{"d", "debug"}, origin: mosquittoFlag,
+		help: "print each packet sent and received on standard error (never the password)"})
 	s.boolVar(&f.quiet, flagSpec{names: []string{"quiet"}, origin: mosquittoFlag,
 		help: "print no error messages; the exit status still tells"})
 	return f
@@ -399,8 +402,9 @@ func (f *connFlags) resolveTLS() error {
 }
 
 // options returns the DialOptions the flags describe, for the client named
-// clientID (bench connects two). Each call returns a new struct.
-func (f *connFlags) options(clientID string) *mqtt.DialOptions {
+// clientID (bench connects several); label tells its packets apart in the
+// -d trace when there are several. Each call returns a new struct.
+func (f *connFlags) options(e *env, clientID, label string) *mqtt.DialOptions {
 	o := &mqtt.DialOptions{
 		ClientID:       clientID,
 		Username:       f.username,
@@ -440,6 +444,14 @@ func (f *connFlags) options(clientID string) *mqtt.DialOptions {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
 		}
+	}
+	if f.debug {
+		t := &tracer{w: e.errWriter(), prefix: "mqtt " + e.command + ": "}
+		if label != "" {
+			t.prefix += label + " "
+		}
+		o.OnPacketSent = t.sent
+		o.OnPacketReceived = t.received
 	}
 	return o
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -378,6 +379,49 @@ func closedPortURL(t *testing.T) string {
 	}
 	defer ln.Close()
 	return "mqtt://" + ln.Addr().String()
+}
+
+// TestDebug checks -d: a line for each packet, both ways, in order, on
+// stderr, and never the password, whichever flag gave it.
+func TestDebug(t *testing.T) {
+	t.Parallel()
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("s3cr3t-in-file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, pw := range [][]string{{"-P", "s3cr3t"}, {"--password-file", pwFile}} {
+		t.Run(pw[0], func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t)
+			args := append([]string{"pub", "-L", srv.URL, "-i", "dbg", "-u", "bob", "-t", "x", "-m", "hello", "-q", "2", "-d",
+				"--will-topic", "w"}, pw...)
+			r := runMQTT(testContext(t), "", args...)
+			if r.code != 0 || r.stdout != "" {
+				t.Fatalf("exit status %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+			}
+			want := []string{
+				`mqtt pub: sent CONNECT \(client ID "dbg", clean start, keep alive 60s, user "bob", password \(not shown\), will "w" QoS 0, 0 bytes, .*\)`,
+				`mqtt pub: received CONNACK \(success.*\)`,
+				`mqtt pub: sent PUBLISH \(id 1, QoS 2, topic "x", 5 bytes\)`,
+				`mqtt pub: received PUBREC \(id 1, no matching subscribers\)`,
+				`mqtt pub: sent PUBREL \(id 1, success\)`,
+				`mqtt pub: received PUBCOMP \(id 1, success\)`,
+				`mqtt pub: sent DISCONNECT \(success\)`,
+			}
+			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+			if len(lines) != len(want) {
+				t.Fatalf("stderr has %d lines, want %d:\n%s", len(lines), len(want), r.stderr)
+			}
+			for i, re := range want {
+				if !regexp.MustCompile("^" + re + "$").MatchString(lines[i]) {
+					t.Errorf("line %d: %q does not match %q", i+1, lines[i], re)
+				}
+			}
+			if strings.Contains(r.stderr, "s3cr3t") {
+				t.Errorf("-d shows the password:\n%s", r.stderr)
+			}
+		})
+	}
 }
 
 // TestUnixSocket connects with --unix to a broker on a unix socket.

@@ -293,7 +293,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 func TestFlagsKeepMosquittosMeaning(t *testing.T) {
 	t.Parallel()
 	want := map[string]map[string]string{ // command, flag, a word of its help
-		"pub":   {"l": "each line", "n": "empty", "s": "standard input", "f": "FILE", "c": "session", "L": "URL", "D": "property"},
+		"pub":   {"l": "each line", "n": "empty", "s": "standard input", "f": "FILE", "c": "session", "L": "URL", "d": "packet", "D": "property"},
 		"sub":   {"C": "after N messages", "U": "unsubscribe", "T": "match", "R": "retained", "N": "line ending", "F": "FORMAT", "E": "subscribed", "c": "session"},
 		"req":   {"e": "response", "W": "response", "n": "empty"},
 		"bench": {"C": "messages", "W": "D"},

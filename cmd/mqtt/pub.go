@@ -212,7 +212,7 @@ func pubFlags() (*flagSet, func(context.Context, *env) error) {
 			return err
 		}
 
-		c, err := conn.dial(ctx, conn.options(conn.clientID))
+		c, err := conn.dial(ctx, conn.options(e, conn.clientID, ""))
 		if err != nil {
 			return err
 		}

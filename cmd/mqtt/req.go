@@ -82,7 +82,7 @@ func reqFlags() (*flagSet, func(context.Context, *env) error) {
 			return err
 		}
 
-		c, err := conn.dial(ctx, conn.options(conn.clientID))
+		c, err := conn.dial(ctx, conn.options(e, conn.clientID, ""))
 		if err != nil {
 			return err
 		}

@@ -110,7 +110,7 @@ func subFlags() (*flagSet, func(context.Context, *env) error) {
 		case noRetained && retainedOnly:
 			return usagef("-R and --retained-only contradict each other")
 		}
-		opts := conn.options(conn.clientID)
+		opts := conn.options(e, conn.clientID, "")
 		var stopping atomic.Bool
 		if !noReconnect {
 			// Like mosquitto_sub, keep listening through a broker
