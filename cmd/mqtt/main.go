@@ -169,6 +169,9 @@ func (e *env) run(ctx context.Context, args []string) int {
 		fmt.Fprint(e.stdout, mainUsage())
 		fmt.Fprint(e.stdout, "\n"+flagTable())
 		return 0
+	case "version", "-version", "--version":
+		fmt.Fprint(e.stdout, versionLine())
+		return 0
 	}
 	c := lookup(name)
 	if c == nil {
@@ -264,6 +267,7 @@ func mainUsage() string {
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
 	}
+	b.WriteString("  version  print the version of mqtt\n")
 	b.WriteString("  help     this help; mqtt help <command> for a command's flags,\n")
 	b.WriteString("           mqtt help format for -F, mqtt help properties for -D\n")
 	b.WriteString("\nExit status: 0 ok, 1 failure, 2 a mistake on the command line.\n")

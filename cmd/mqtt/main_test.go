@@ -145,7 +145,7 @@ func TestUsage(t *testing.T) {
 		wantStderr string
 	}{
 		{name: "no arguments", args: nil, wantCode: 2, wantStderr: `usage: mqtt <command>`},
-		{name: "help", args: []string{"help"}, wantCode: 0, wantStdout: `(?s)pub .*sub .*req .*bench `},
+		{name: "help", args: []string{"help"}, wantCode: 0, wantStdout: `(?s)pub .*sub .*req .*bench .*version`},
 		{name: "--help", args: []string{"--help"}, wantCode: 0, wantStdout: `usage: mqtt <command>`},
 		{name: "help pub", args: []string{"help", "pub"}, wantCode: 0, wantStdout: `^usage: mqtt pub`},
 		{name: "help req", args: []string{"help", "req"}, wantCode: 0, wantStdout: `^usage: mqtt req`},
@@ -153,6 +153,8 @@ func TestUsage(t *testing.T) {
 		{name: "help properties", args: []string{"help", "properties"}, wantCode: 0, wantStdout: `-D connect user-property`},
 		{name: "help unknown", args: []string{"help", "nope"}, wantCode: 2, wantStderr: `no command or topic "nope"`},
 		{name: "unknown command", args: []string{"publish"}, wantCode: 2, wantStderr: `(?s)^mqtt: unknown command "publish".*usage: mqtt <command>`},
+		{name: "version", args: []string{"version"}, wantCode: 0, wantStdout: `^mqtt \S+.*, github.com/culex-mqtt/mqtt, go\S+ \w+/\w+\n$`},
+		{name: "--version", args: []string{"--version"}, wantCode: 0, wantStdout: `^mqtt `},
 		{name: "pub -h", args: []string{"pub", "-h"}, wantCode: 0, wantStdout: `^usage: mqtt pub`},
 		{name: "sub -help", args: []string{"sub", "-help"}, wantCode: 0, wantStdout: `^usage: mqtt sub`},
 		{name: "bench --help", args: []string{"bench", "--help"}, wantCode: 0, wantStdout: `^usage: mqtt bench`},
