@@ -208,6 +208,7 @@ func TestUsage(t *testing.T) {
 		{name: "req 3.1.1 without -e", args: []string{"req", "-t", "x", "-m", "a", "-V", "3.1.1"}, wantCode: 2, wantStderr: `give the topic the response comes on with -e`},
 		{name: "bench bad size", args: []string{"bench", "--size", "-1"}, wantCode: 2, wantStderr: `--size -1`},
 		{name: "bench bad publishers", args: []string{"bench", "--publishers", "0"}, wantCode: 2, wantStderr: `--publishers 0`},
+		{name: "bench bad connections", args: []string{"bench", "--connections", "0"}, wantCode: 2, wantStderr: `--connections 0`},
 		{name: "bench bad count", args: []string{"bench", "-C", "0"}, wantCode: 2, wantStderr: `-C 0`},
 
 		// Topics the protocol forbids are found before connecting.
