@@ -61,19 +61,14 @@ type env struct {
 	terminal bool
 
 	// Set while a command runs.
-	command string // its name, for messages
-	quiet   bool   // --quiet: no error messages
-	errw    *lockedWriter
+	command string        // its name, for messages
+	quiet   bool          // --quiet: no error messages
+	errw    *lockedWriter // stderr, for the client's goroutines too
 }
 
 // errWriter returns stderr, safe for the client's goroutines to write to
 // while the command does.
-func (e *env) errWriter() io.Writer {
-	if e.errw == nil {
-		e.errw = &lockedWriter{w: e.stderr}
-	}
-	return e.errw
-}
+func (e *env) errWriter() io.Writer { return e.errw }
 
 // warnf writes a line to stderr, unless --quiet.
 func (e *env) warnf(format string, args ...any) {
@@ -147,6 +142,8 @@ func usagef(format string, args ...any) error {
 // run runs the command line args (without the program name) and returns the
 // exit status. ctx ends when the process is asked to stop (SIGINT, SIGTERM).
 func (e *env) run(ctx context.Context, args []string) int {
+	// Made before any goroutine may write to it.
+	e.errw = &lockedWriter{w: e.stderr}
 	if len(args) == 0 {
 		fmt.Fprint(e.stderr, mainUsage())
 		return 2
