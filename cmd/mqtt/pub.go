@@ -77,8 +77,11 @@ func addMessageFlags(s *flagSet, req bool) *messageFlags {
 			help: "publish each line of standard input as a message, as the lines come, without its \\n; " +
 				"an empty line is an empty message (as mosquitto_pub -l; MQTT.js calls it -M, --multiline)"})
 	}
-	s.boolVar(&f.null, flagSpec{names: []string{"n", "null-message"}, origin: mosquittoFlag,
-		help: "the payload is empty (with -r, that clears a retained message)"})
+	nullHelp := "the payload is empty (with -r, that clears a retained message)"
+	if req {
+		nullHelp = "the payload is empty"
+	}
+	s.boolVar(&f.null, flagSpec{names: []string{"n", "null-message"}, origin: mosquittoFlag, help: nullHelp})
 	s.intVar(&f.qos, flagSpec{names: []string{"q", "qos"}, arg: "QOS", origin: bothFlag,
 		help: "0, 1 or 2 (default 0)"})
 	if !req {
