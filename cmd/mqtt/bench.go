@@ -169,11 +169,14 @@ func benchFlags() (*flagSet, func(context.Context, *env) error) {
 			// Disconnect every client, so that a broker keeps no
 			// half-finished QoS 2 state for them; but a publisher
 			// whose messages went unanswered until -W would only wait
-			// for them again: close it.
+			// for them again: Disconnect with a context already done
+			// sends DISCONNECT without waiting.
+			done, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			cancel()
 			var wg sync.WaitGroup
 			for _, c := range pcs {
 				if !graceful {
-					c.Close()
+					c.Disconnect(done)
 					continue
 				}
 				wg.Go(func() { disconnect(ctx, c) })

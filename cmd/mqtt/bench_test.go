@@ -240,6 +240,9 @@ func TestBenchPartial(t *testing.T) {
 			t.Errorf("stdout does not match %s:\n%s", re, r.stdout)
 		}
 	}
+	// The publisher left with DISCONNECT, without waiting for the
+	// acknowledgements that were not coming.
+	waitDisconnect(ctx, t, srv, "b-pub-1")
 
 	r = runMQTT(ctx, "", "bench", "-L", srv.URL, "-i", "b", "-C", "4", "--publishers", "1", "-q", "1", "-W", "300ms", "--json")
 	var got struct {
