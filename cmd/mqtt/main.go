@@ -1,16 +1,23 @@
-// Command mqtt publishes, subscribes and measures an MQTT broker from the
-// command line, in the manner of MQTT.js's `mqtt pub` and `mqtt sub` and of
-// mosquitto_pub and mosquitto_sub:
+// Command mqtt publishes, subscribes, sends requests to and measures an
+// MQTT broker from the command line. Its flags are those of mosquitto_pub,
+// mosquitto_sub and mosquitto_rr, with the long names of MQTT.js's mqtt pub
+// and mqtt sub accepted too:
 //
 //	mqtt pub -t sensors/1 -m 21.5 -q 1
 //	mqtt sub -t 'sensors/#' -v -C 10
-//	mqtt bench -q 1 -n 10000
+//	mqtt req -t services/time -m now -W 5
+//	mqtt bench -q 1 -C 10000
 //
-// Run "mqtt help" or "mqtt <command> -help" for the flags.
+// Run "mqtt help" for the commands and every flag, and "mqtt help
+// <command>" for one command's.
 //
 // Exit status: 0 on success, 1 when the broker or the network failed the
 // command (the reason is one line on stderr), 2 for a mistake on the command
-// line.
+// line, found before connecting.
+//
+// Install it with
+//
+//	go install github.com/culex-mqtt/mqtt/cmd/mqtt@latest
 package main
 
 import (
@@ -21,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 )
@@ -30,16 +38,54 @@ func main() {
 	// After the first signal the commands disconnect cleanly; restoring the
 	// default handling lets a second ^C kill a disconnect that hangs.
 	context.AfterFunc(ctx, stop)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	e := &env{
+		stdin:     os.Stdin,
+		stdout:    os.Stdout,
+		stderr:    os.Stderr,
+		lookupEnv: os.LookupEnv,
+		terminal:  isTerminal(os.Stderr),
+	}
+	code := e.run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
 
-// env is what a command reads and writes: the process's streams, or a test's
-// buffers, so that tests run commands in-process.
+// env is what a command reads and writes: the process's streams and
+// environment, or a test's, so that tests run commands in-process.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+	// terminal tells whether stderr is a terminal, where bench may draw a
+	// progress line.
+	terminal bool
+
+	// Set while a command runs.
+	command string        // its name, for messages
+	quiet   bool          // --quiet: no error messages
+	errw    *lockedWriter // stderr, for the client's goroutines too
+}
+
+// errWriter returns stderr, safe for the client's goroutines to write to
+// while the command does.
+func (e *env) errWriter() io.Writer { return e.errw }
+
+// warnf writes a line to stderr, unless --quiet.
+func (e *env) warnf(format string, args ...any) {
+	if e.quiet {
+		return
+	}
+	fmt.Fprintf(e.errWriter(), "mqtt %s: %s\n", e.command, fmt.Sprintf(format, args...))
+}
+
+// isTerminal reports whether f looks like a terminal: a character device.
+// (/dev/null is one too; what is drawn there is lost, harmlessly.)
+func isTerminal(f *os.File) bool {
+	if os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // command is one subcommand of mqtt.
@@ -48,16 +94,25 @@ type command struct {
 	summary string
 	// synopsis is the one-line usage shown after a command-line mistake.
 	synopsis string
-	// usage is the full help text, printed by -help.
-	usage string
+	// intro is the help's description, before the flags.
+	intro string
 	// flags builds the command's flag set and returns it with the function
 	// that runs the command once the flags are parsed. A fresh set per run
 	// keeps run free of global state, so tests can call it concurrently.
-	flags func() (*flag.FlagSet, func(ctx context.Context, e *env, fs *flag.FlagSet) error)
+	flags func() (*flagSet, func(ctx context.Context, e *env) error)
+}
+
+// usage returns the command's full help.
+func (c *command) usage() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: %s\n\n%s\n\n", c.synopsis, c.intro)
+	fs, _ := c.flags()
+	fs.usage(&b)
+	return b.String()
 }
 
 // commands lists the subcommands in the order "mqtt help" shows them.
-var commands = []*command{pubCommand, subCommand, benchCommand}
+var commands = []*command{pubCommand, subCommand, reqCommand, benchCommand}
 
 func lookup(name string) *command {
 	for _, c := range commands {
@@ -66,6 +121,12 @@ func lookup(name string) *command {
 		}
 	}
 	return nil
+}
+
+// topics are the help pages that are not commands.
+var topics = map[string]string{
+	"format":     formatHelp,
+	"properties": propertiesHelp,
 }
 
 // usageError is a mistake on the command line: exit status 2, and the
@@ -80,45 +141,56 @@ func usagef(format string, args ...any) error {
 
 // run runs the command line args (without the program name) and returns the
 // exit status. ctx ends when the process is asked to stop (SIGINT, SIGTERM).
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+func (e *env) run(ctx context.Context, args []string) int {
+	// Made before any goroutine may write to it.
+	e.errw = &lockedWriter{w: e.stderr}
 	if len(args) == 0 {
-		fmt.Fprint(stderr, mainUsage())
+		fmt.Fprint(e.stderr, mainUsage())
 		return 2
 	}
 	name := args[0]
 	switch name {
-	case "help", "-h", "-help", "--help":
+	case "help", "-h", "-help", "--help", "-H":
 		if len(args) > 1 && name == "help" {
-			c := lookup(args[1])
-			if c == nil {
-				fmt.Fprintf(stderr, "mqtt help: unknown command %q\n\n%s", args[1], mainUsage())
-				return 2
+			if c := lookup(args[1]); c != nil {
+				fmt.Fprint(e.stdout, c.usage())
+				return 0
 			}
-			fmt.Fprint(stdout, c.usage)
-			return 0
+			if t, ok := topics[args[1]]; ok {
+				fmt.Fprint(e.stdout, t)
+				return 0
+			}
+			fmt.Fprintf(e.stderr, "mqtt help: no command or topic %q\n\n%s", args[1], mainUsage())
+			return 2
 		}
-		fmt.Fprint(stdout, mainUsage())
+		fmt.Fprint(e.stdout, mainUsage())
+		fmt.Fprint(e.stdout, "\n"+flagTable())
+		return 0
+	case "version", "-version", "--version":
+		fmt.Fprint(e.stdout, versionLine())
 		return 0
 	}
 	c := lookup(name)
 	if c == nil {
-		fmt.Fprintf(stderr, "mqtt: unknown command %q\n\n%s", name, mainUsage())
+		fmt.Fprintf(e.stderr, "mqtt: unknown command %q\n\n%s", name, mainUsage())
 		return 2
 	}
+	e.command = c.name
 	err := runCommand(ctx, c, e, args[1:])
 	var ue *usageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, c.usage)
+		fmt.Fprint(e.stdout, c.usage())
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "mqtt %s: %s\nusage: %s\nRun 'mqtt %s -help' for the flags.\n", c.name, ue.msg, c.synopsis, c.name)
+		fmt.Fprintf(e.stderr, "mqtt %s: %s\nusage: %s\nRun 'mqtt help %s' for the flags.\n", c.name, ue.msg, c.synopsis, c.name)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "mqtt %s: %s\n", c.name, oneLine(err))
+		if !e.quiet {
+			fmt.Fprintf(e.errWriter(), "mqtt %s: %s\n", c.name, oneLine(err))
+		}
 		return 1
 	}
 }
@@ -133,28 +205,38 @@ func runCommand(ctx context.Context, c *command, e *env, args []string) error {
 	// every alias; run prints the message and a synopsis instead.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
+	args, err := fs.preparse(args)
+	if err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return &usageError{msg: err.Error()}
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+			if h := fs.hints[strings.TrimLeft(name, "-")]; h != "" {
+				msg += "; " + h
+			}
+		}
+		return &usageError{msg: msg}
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q; flags come before it, or quote it", fs.Arg(0))
 	}
-	return runFn(ctx, e, fs)
+	return runFn(ctx, e)
 }
 
 // wantsHelp reports whether args ask for help. -h means the host, as in
 // MQTT.js and mosquitto, so it asks for help only when no value follows it:
 // "mqtt pub -h" alone, or "-h -t x", which would otherwise connect to the
-// host "-t".
+// host "-t". -H is MQTT.js's help.
 func wantsHelp(args []string) bool {
 	for i, a := range args {
 		switch a {
 		case "--":
 			return false
-		case "-help", "--help", "-?":
+		case "-help", "--help", "-?", "-H":
 			return true
 		case "-h", "--h":
 			if i == len(args)-1 || strings.HasPrefix(args[i+1], "-") {
@@ -180,9 +262,59 @@ func mainUsage() string {
 	var b strings.Builder
 	b.WriteString("mqtt is an MQTT client for the command line.\n\nusage: mqtt <command> [flags]\n\ncommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-6s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
 	}
-	b.WriteString("  help   show this help, or a command's: mqtt help <command>\n")
-	b.WriteString("\nRun 'mqtt <command> -help' for a command's flags.\n")
+	b.WriteString("  version  print the version of mqtt\n")
+	b.WriteString("  help     this help; mqtt help <command> for a command's flags,\n")
+	b.WriteString("           mqtt help format for -F, mqtt help properties for -D\n")
+	b.WriteString("\nExit status: 0 ok, 1 failure, 2 a mistake on the command line.\n")
+	return b.String()
+}
+
+// flagTable lists every flag of every command with the tool it follows,
+// for "mqtt help".
+func flagTable() string {
+	type row struct {
+		spec *flagSpec
+		cmds []string
+	}
+	var rows []*row
+	byLabel := make(map[string]*row)
+	for _, c := range commands {
+		fs, _ := c.flags()
+		for _, g := range fs.groups {
+			for _, sp := range g.specs {
+				r := byLabel[sp.label()]
+				if r == nil {
+					r = &row{spec: sp}
+					byLabel[sp.label()] = r
+					rows = append(rows, r)
+				}
+				r.cmds = append(r.cmds, c.name)
+			}
+		}
+	}
+	// Short flags first, in alphabetical order, as people look them up;
+	// then the long-only ones.
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i].spec.names[0], rows[j].spec.names[0]
+		if (len(a) == 1) != (len(b) == 1) {
+			return len(a) == 1
+		}
+		if la, lb := strings.ToLower(a), strings.ToLower(b); la != lb {
+			return la < lb
+		}
+		return a > b // -c before -C
+	})
+	var b strings.Builder
+	b.WriteString("flags, the tool each follows, and the commands that have it:\n" + originLegend + "\n")
+	all := len(commands)
+	for _, r := range rows {
+		where := strings.Join(r.cmds, " ")
+		if len(r.cmds) == all {
+			where = "all"
+		}
+		writeFlag(&b, r.spec.label(), r.spec.origin.tag(), where)
+	}
 	return b.String()
 }

@@ -38,7 +38,7 @@ func TestRoundTrip(t *testing.T) {
 				v = []string{"-V", tt.version}
 			}
 			done := startSub(ctx, t, srv, "sub1", append([]string{"-t", "test/topic", "-q", q, "-C", "1"}, v...)...)
-			pub := runMQTT(ctx, "", append([]string{"pub", "-U", srv.URL, "-i", "pub1", "-t", "test/topic", "-m", "hello world", "-q", q}, v...)...)
+			pub := runMQTT(ctx, "", append([]string{"pub", "-L", srv.URL, "-i", "pub1", "-t", "test/topic", "-m", "hello world", "-q", q}, v...)...)
 			if pub.code != 0 || pub.stdout != "" || pub.stderr != "" {
 				t.Errorf("pub: exit status %d, stdout %q, stderr %q; want 0 and silence", pub.code, pub.stdout, pub.stderr)
 			}
@@ -66,7 +66,7 @@ func TestSubVerbose(t *testing.T) {
 	ctx := testContext(t)
 	done := startSub(ctx, t, srv, "sub1", "-t", "a/+", "-t", "b", "-v", "-C", "2", "-q", "1")
 	for _, m := range [][2]string{{"a/x", "one"}, {"b", "two words"}} {
-		if r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-t", m[0], "-m", m[1], "-q", "1"); r.code != 0 {
+		if r := runMQTT(ctx, "", "pub", "-L", srv.URL, "-t", m[0], "-m", m[1], "-q", "1"); r.code != 0 {
 			t.Fatalf("pub: exit status %d: %s", r.code, r.stderr)
 		}
 	}
@@ -76,14 +76,14 @@ func TestSubVerbose(t *testing.T) {
 	}
 }
 
-// TestPubCount checks that -n publishes the message that many times, and no
-// more.
+// TestPubCount checks that --repeat publishes the message that many times,
+// and no more.
 func TestPubCount(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	ctx := testContext(t)
 	done := startSub(ctx, t, srv, "sub1", "-t", "n", "-C", "3", "-q", "1")
-	if r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-i", "pub1", "-t", "n", "-m", "again", "-n", "3", "-q", "1"); r.code != 0 {
+	if r := runMQTT(ctx, "", "pub", "-L", srv.URL, "-i", "pub1", "-t", "n", "-m", "again", "--repeat", "3", "-q", "1"); r.code != 0 {
 		t.Fatalf("pub: exit status %d: %s", r.code, r.stderr)
 	}
 	if r := wait(t, done); r.stdout != "again\nagain\nagain\n" {
@@ -101,15 +101,15 @@ func TestRetained(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	ctx := testContext(t)
-	if r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-t", "status/door", "-m", "open", "-r", "-q", "1"); r.code != 0 {
+	if r := runMQTT(ctx, "", "pub", "-L", srv.URL, "-t", "status/door", "-m", "open", "-r", "-q", "1"); r.code != 0 {
 		t.Fatalf("pub: exit status %d: %s", r.code, r.stderr)
 	}
-	r := runMQTT(ctx, "", "sub", "-U", srv.URL, "-t", "status/#", "-v", "-C", "1", "-W", "10s")
+	r := runMQTT(ctx, "", "sub", "-L", srv.URL, "-t", "status/#", "-v", "-C", "1", "-W", "10s")
 	if r.code != 0 || r.stdout != "status/door open\n" {
 		t.Errorf("sub: exit status %d, stdout %q, stderr %q; want the retained message", r.code, r.stdout, r.stderr)
 	}
 	// --retain-handling 2: no retained messages on subscribe.
-	r = runMQTT(ctx, "", "sub", "-U", srv.URL, "-t", "status/#", "--retain-handling", "2", "-C", "1", "-W", "200ms")
+	r = runMQTT(ctx, "", "sub", "-L", srv.URL, "-t", "status/#", "--retain-handling", "2", "-C", "1", "-W", "200ms")
 	if r.code != 1 || r.stdout != "" {
 		t.Errorf("sub --retain-handling 2: exit status %d, stdout %q; want 1 and nothing", r.code, r.stdout)
 	}
@@ -131,20 +131,27 @@ func TestPubStdin(t *testing.T) {
 	}
 }
 
-// TestPubMultiline checks that -M publishes each line of standard input as a
-// message, in order, without line endings (\n or \r\n, or none on the
-// last line), skipping blank lines.
-func TestPubMultiline(t *testing.T) {
+// TestPubLines checks that -l, and MQTT.js's --multiline, publish each
+// line of standard input as a message, in order, without its "\n" (but
+// with a "\r" before it), an empty line as an empty message, the last line
+// without a line ending too: what mosquitto_pub -l does (see
+// TestInteropPub).
+func TestPubLines(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t)
-	ctx := testContext(t)
-	ps := publishRecorded(ctx, t, srv, "one\ntwo \r\n\n\x00three", "-t", "lines", "-M", "-q", "2")
-	var got []string
-	for _, p := range ps {
-		got = append(got, string(p.(*wire.Publish).Payload))
-	}
-	if diff := cmp.Diff([]string{"one", "two ", "\x00three"}, got); diff != "" {
-		t.Errorf("payloads (-want +got):\n%s", diff)
+	for _, flag := range []string{"-l", "--multiline", "--stdin-line"} {
+		t.Run(flag, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t)
+			ctx := testContext(t)
+			ps := publishRecorded(ctx, t, srv, "one\ntwo \r\n\n\x00three", "-t", "lines", flag, "-q", "2")
+			var got []string
+			for _, p := range ps {
+				got = append(got, string(p.(*wire.Publish).Payload))
+			}
+			if diff := cmp.Diff([]string{"one", "two \r", "", "\x00three"}, got); diff != "" {
+				t.Errorf("payloads (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -154,7 +161,7 @@ func TestPubProperties(t *testing.T) {
 	srv := newServer(t)
 	ctx := testContext(t)
 	ps := publishRecorded(ctx, t, srv, "", "-t", "req", "-m", "{}", "-q", "1",
-		"-e", "90s", "--content-type", "application/json", "--payload-utf8",
+		"--message-expiry", "90s", "--content-type", "application/json", "--payload-utf8",
 		"--response-topic", "resp/1", "--correlation-data", "c-42")
 	if len(ps) != 1 {
 		t.Fatalf("the broker got %d PUBLISH packets, want 1", len(ps))
@@ -166,8 +173,8 @@ func TestPubProperties(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("properties (-want +got):\n%s", diff)
 	}
-	if r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-t", "req", "-m", "x", "-e", "500ms"); r.code != 2 {
-		t.Errorf("-e 500ms: exit status %d, want 2 (usage): %s", r.code, r.stderr)
+	if r := runMQTT(ctx, "", "pub", "-L", srv.URL, "-t", "req", "-m", "x", "--message-expiry", "500ms"); r.code != 2 {
+		t.Errorf("--message-expiry 500ms: exit status %d, want 2 (usage): %s", r.code, r.stderr)
 	}
 }
 
@@ -183,55 +190,63 @@ func TestPubEmptyMessage(t *testing.T) {
 	}
 }
 
-// TestPubUserProperties checks -D on MQTT 5.0, and that 3.1.1 says it cannot.
+// TestPubUserProperties checks -D, in its short form and in mosquitto's,
+// on MQTT 5.0, and that a broker that speaks only 3.1.1 gets nothing.
 func TestPubUserProperties(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	ctx := testContext(t)
-	ps := publishRecorded(ctx, t, srv, "", "-t", "p", "-m", "x", "-D", "unit=C", "-D", "src=a=b")
+	ps := publishRecorded(ctx, t, srv, "", "-t", "p", "-m", "x", "-D", "unit=C", "-D", "src=a=b",
+		"-D", "publish", "user-property", "long form", "with spaces", "--property", "publish", "content-type", "text/plain")
 	if len(ps) != 1 || ps[0].(*wire.Publish).Properties == nil {
 		t.Fatalf("the broker got %v, want one PUBLISH with properties", ps)
 	}
-	want := []wire.UserProperty{{Key: "unit", Value: "C"}, {Key: "src", Value: "a=b"}}
-	if diff := cmp.Diff(want, ps[0].(*wire.Publish).Properties.UserProperties); diff != "" {
-		t.Errorf("user properties (-want +got):\n%s", diff)
+	want := &wire.Properties{ContentType: "text/plain", UserProperties: []wire.UserProperty{
+		{Key: "unit", Value: "C"}, {Key: "src", Value: "a=b"}, {Key: "long form", Value: "with spaces"}}}
+	if diff := cmp.Diff(want, ps[0].(*wire.Publish).Properties); diff != "" {
+		t.Errorf("properties (-want +got):\n%s", diff)
 	}
-	r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-V", "4", "-t", "p", "-m", "x", "-D", "unit=C")
+	old := newServer(t, mqtttest.Versions(wire.V311))
+	r := runMQTT(ctx, "", "pub", "-L", old.URL, "-t", "p", "-m", "x", "-D", "unit=C")
 	if r.code != 1 || !strings.Contains(r.stderr, "MQTT 5.0") {
-		t.Errorf("-D with 3.1.1: exit status %d, stderr %q; want 1 and a word about MQTT 5.0", r.code, r.stderr)
+		t.Errorf("-D to a 3.1.1 broker: exit status %d, stderr %q; want 1 and a word about MQTT 5.0", r.code, r.stderr)
+	}
+	for _, p := range old.Packets() {
+		if p.Packet.Type() == wire.PUBLISH {
+			t.Errorf("the 3.1.1 broker got a PUBLISH: %v", p.Packet)
+		}
 	}
 }
 
-// TestInvalidTopic checks that a topic the protocol forbids fails with one
-// line naming it, nothing is published, and the connection still ends with
-// DISCONNECT (so a will is not published because of a typo).
-func TestInvalidTopic(t *testing.T) {
+// TestUsageErrorBeforeConnecting checks that mistakes the command line
+// shows, a topic the protocol forbids among them, end the command with
+// exit status 2 before it connects: the broker sees no connection.
+func TestUsageErrorBeforeConnecting(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name, cmd, topic string
+		name string
+		args []string
 	}{
-		{name: "pub wildcard +", cmd: "pub", topic: "a/+/b"},
-		{name: "pub wildcard #", cmd: "pub", topic: "sensors/#"},
-		{name: "sub misplaced #", cmd: "sub", topic: "a/#/b"},
-		{name: "sub misplaced +", cmd: "sub", topic: "a/b+"},
+		{name: "pub wildcard +", args: []string{"pub", "-t", "a/+/b", "-m", "x"}},
+		{name: "pub wildcard #", args: []string{"pub", "-t", "sensors/#", "-m", "x"}},
+		{name: "sub misplaced #", args: []string{"sub", "-t", "a/#/b"}},
+		{name: "sub misplaced +", args: []string{"sub", "-t", "a/b+"}},
+		{name: "req response topic", args: []string{"req", "-t", "a", "-m", "x", "-e", "b/#"}},
+		{name: "will topic", args: []string{"sub", "-t", "a", "--will-topic", "+"}},
+		{name: "bench topic", args: []string{"bench", "-t", "#"}},
+		{name: "bad -F", args: []string{"sub", "-t", "a", "-F", "%m"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t)
-			args := []string{tt.cmd, "-U", srv.URL, "-i", "c1", "-t", tt.topic, "--will-topic", "will"}
-			if tt.cmd == "pub" {
-				args = append(args, "-m", "x")
+			args := append(append([]string{}, tt.args...), "-L", srv.URL, "-i", "c1")
+			r := runMQTT(testContext(t), "", args...)
+			if r.code != 2 || !strings.Contains(r.stderr, "\nusage: mqtt ") {
+				t.Errorf("exit status %d, stderr %q; want 2 and the usage", r.code, r.stderr)
 			}
-			ctx := testContext(t)
-			r := runMQTT(ctx, "", args...)
-			if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("%q", tt.topic)) || strings.Count(r.stderr, "\n") != 1 {
-				t.Errorf("exit status %d, stderr %q; want 1 and one line naming %q", r.code, r.stderr, tt.topic)
-			}
-			// Without DISCONNECT the broker would publish the will.
-			waitDisconnect(ctx, t, srv, "c1")
-			if n := len(records(srv, "c1", mqtttest.FromClient, wire.PUBLISH)) + len(records(srv, "c1", mqtttest.FromClient, wire.SUBSCRIBE)); n != 0 {
-				t.Errorf("%d packets sent with the invalid topic", n)
+			if n := len(srv.Packets()); n != 0 {
+				t.Errorf("the broker saw %d packets, want none", n)
 			}
 		})
 	}
@@ -243,11 +258,11 @@ func TestSubTimeout(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	ctx := testContext(t)
-	r := runMQTT(ctx, "", "sub", "-U", srv.URL, "-t", "quiet", "-C", "1", "-W", "100ms")
+	r := runMQTT(ctx, "", "sub", "-L", srv.URL, "-t", "quiet", "-C", "1", "-W", "100ms")
 	if want := "mqtt sub: timed out after 100ms with 0 of 1 messages\n"; r.code != 1 || r.stderr != want {
 		t.Errorf("-C 1 -W 100ms: exit status %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
 	}
-	r = runMQTT(ctx, "", "sub", "-U", srv.URL, "-t", "quiet", "--timeout", "0.1")
+	r = runMQTT(ctx, "", "sub", "-L", srv.URL, "-t", "quiet", "--timeout", "0.1")
 	if r.code != 0 || r.stderr != "" {
 		t.Errorf("-W 0.1: exit status %d, stderr %q; want 0", r.code, r.stderr)
 	}
@@ -274,14 +289,14 @@ func TestSubKeepSession(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	ctx := testContext(t)
-	r := runMQTT(ctx, "", "sub", "-U", srv.URL, "-i", "keeper", "-c", "-t", "jobs", "-q", "1", "-W", "10ms")
+	r := runMQTT(ctx, "", "sub", "-L", srv.URL, "-i", "keeper", "-c", "-t", "jobs", "-q", "1", "-W", "10ms")
 	if r.code != 0 {
 		t.Fatalf("first sub: exit status %d: %s", r.code, r.stderr)
 	}
-	if r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-t", "jobs", "-m", "while you were away", "-q", "1"); r.code != 0 {
+	if r := runMQTT(ctx, "", "pub", "-L", srv.URL, "-t", "jobs", "-m", "while you were away", "-q", "1"); r.code != 0 {
 		t.Fatalf("pub: exit status %d: %s", r.code, r.stderr)
 	}
-	r = runMQTT(ctx, "", "sub", "-U", srv.URL, "-i", "keeper", "-c", "-t", "jobs", "-q", "1", "-C", "1", "-W", "10s")
+	r = runMQTT(ctx, "", "sub", "-L", srv.URL, "-i", "keeper", "-c", "-t", "jobs", "-q", "1", "-C", "1", "-W", "10s")
 	if r.code != 0 || r.stdout != "while you were away\n" {
 		t.Errorf("second sub: exit status %d, stdout %q, stderr %q; want the queued message", r.code, r.stdout, r.stderr)
 	}
@@ -310,7 +325,7 @@ func TestSubReconnect(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("waiting for sub to subscribe again: %v", err)
 	}
-	if r := runMQTT(ctx, "", "pub", "-U", srv.URL, "-t", "news", "-m", "after the cut", "-q", "1"); r.code != 0 {
+	if r := runMQTT(ctx, "", "pub", "-L", srv.URL, "-t", "news", "-m", "after the cut", "-q", "1"); r.code != 0 {
 		t.Fatalf("pub: exit status %d: %s", r.code, r.stderr)
 	}
 	r := wait(t, done)
@@ -344,7 +359,7 @@ func TestPubConnectionLost(t *testing.T) {
 	srv.Inject(func(r mqtttest.Record) bool {
 		return r.Dir == mqtttest.FromClient && r.Packet.Type() == wire.PUBLISH
 	}, mqtttest.CloseConn)
-	r := runMQTT(testContext(t), "", "pub", "-U", srv.URL, "-t", "x", "-m", "y", "-q", "1")
+	r := runMQTT(testContext(t), "", "pub", "-L", srv.URL, "-t", "x", "-m", "y", "-q", "1")
 	if r.code != 1 || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("exit status %d, stderr %q; want 1 and one line", r.code, r.stderr)
 	}
@@ -355,10 +370,45 @@ func TestPubConnectionLost(t *testing.T) {
 // packets the broker received from it.
 func publishRecorded(ctx context.Context, t *testing.T, srv *mqtttest.Server, stdin string, args ...string) []wire.Packet {
 	t.Helper()
-	r := runMQTT(ctx, stdin, append([]string{"pub", "-U", srv.URL, "-i", "pub1"}, args...)...)
+	r := runMQTT(ctx, stdin, append([]string{"pub", "-L", srv.URL, "-i", "pub1"}, args...)...)
 	if r.code != 0 {
 		t.Fatalf("exit status %d: %s", r.code, r.stderr)
 	}
 	waitDisconnect(ctx, t, srv, "pub1")
 	return records(srv, "pub1", mqtttest.FromClient, wire.PUBLISH)
+}
+
+// TestSubUnsubscribeOnly checks -U without -t: sub unsubscribes (from a
+// kept session, typically) and exits, subscribing to nothing.
+func TestSubUnsubscribeOnly(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	r := runMQTT(ctx, "", "sub", "-L", srv.URL, "-i", "u1", "-c", "-U", "old/#", "-U", "older")
+	if r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Fatalf("exit status %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	waitDisconnect(ctx, t, srv, "u1")
+	us := records(srv, "u1", mqtttest.FromClient, wire.UNSUBSCRIBE)
+	if len(us) != 1 || !cmp.Equal(us[0].(*wire.Unsubscribe).Topics, []string{"old/#", "older"}) {
+		t.Errorf("UNSUBSCRIBE %v, want one for old/# and older", us)
+	}
+	if n := len(records(srv, "u1", mqtttest.FromClient, wire.SUBSCRIBE)); n != 0 {
+		t.Errorf("%d SUBSCRIBE packets, want none", n)
+	}
+}
+
+// TestQuiet checks --quiet: a failure says nothing, but its exit status;
+// a mistake on the command line is still explained.
+func TestQuiet(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	r := runMQTT(ctx, "", "pub", "-L", closedPortURL(t), "-t", "x", "-m", "y", "--quiet")
+	if r.code != 1 || r.stderr != "" {
+		t.Errorf("exit status %d, stderr %q; want 1 and nothing", r.code, r.stderr)
+	}
+	r = runMQTT(ctx, "", "pub", "-t", "x", "--quiet")
+	if r.code != 2 || !strings.Contains(r.stderr, "no message") {
+		t.Errorf("exit status %d, stderr %q; want 2 and the mistake", r.code, r.stderr)
+	}
 }

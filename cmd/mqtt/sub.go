@@ -3,86 +3,98 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/wire"
 )
 
 var subCommand = &command{
 	name:     "sub",
 	summary:  "subscribe and print the messages that arrive",
-	synopsis: "mqtt sub -t filter [-t filter ...] [-q qos] [-v] [-C count] [-W timeout] [connection flags]",
-	usage: `usage: mqtt sub -t filter [-t filter ...] [flags]
-
-mqtt sub subscribes to the topic filters and prints each message that
-arrives, its payload on a line of its own. It runs until -C messages have
-arrived, -W has passed, or it is interrupted (^C, SIGTERM); then it
-disconnects cleanly. When the connection is lost it reconnects, subscribes
-again if the broker kept no session, and goes on.
-
-subscription:
-  -t, --topic FILTER       topic filter to subscribe to; may be repeated (required)
-  -q, --qos QOS            the QoS to ask for: 0, 1 or 2 (default 0)
-  -v, --verbose            print "topic payload" rather than the payload alone
-  -C, --count N            exit after N messages
-  -W, --timeout D          exit after D (10s, 2m, or seconds); with -C, exit
-                           status 1 if fewer than N messages arrived by then
-  -c, --keep-session       resume and keep the broker's session for -i
-                           (MQTT.js clean: false); needs -i
-      --no-local           MQTT 5.0: do not receive our own messages
-      --retain-as-published
-                           MQTT 5.0: keep the retain flag as published
-      --retain-handling N  MQTT 5.0: retained messages on subscribe: 0 send,
-                           1 only for a new subscription, 2 never (default 0)
-      --no-reconnect       exit with status 1 when the connection is lost;
-                           by default sub reconnects (and subscribes again)
-
-` + connUsage + "\n" + willUsage,
+	synopsis: "mqtt sub -t filter [-t filter ...] [-q qos] [-v | -F format | --json] [-C count] [-W timeout] [flags]",
+	intro: `mqtt sub subscribes to the topic filters and prints each message that
+arrives: its payload on a line of its own (nothing for an empty payload), as
+mosquitto_sub does. It runs until -C messages have arrived, -W has passed,
+or it is interrupted (^C, SIGTERM); then it disconnects cleanly. When the
+connection is lost it reconnects, subscribes again if the broker kept no
+session, and goes on.`,
 	flags: subFlags,
 }
 
 // subFlags defines the flags of "mqtt sub".
-func subFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error) {
-	fs := flag.NewFlagSet("sub", flag.ContinueOnError)
-	conn := addConnFlags(fs)
-	conn.addWill(fs)
+func subFlags() (*flagSet, func(context.Context, *env) error) {
+	fs := newFlagSet("sub")
 	var (
-		topics         stringList
-		qos, count, rh int
-		verbose, keep  bool
-		noLocal, rap   bool
-		noReconnect    bool
-		timeout        duration
+		topics, filterOut, unsub stringList
+		qos, count, rh           int
+		timeout                  duration
+		noRetained, retainedOnly bool
+		removeRetained, exitSub  bool
+		noLocal, rap             bool
+		noReconnect              bool
 	)
-	for _, n := range []string{"t", "topic"} {
-		fs.Var(&topics, n, "")
-	}
-	for _, n := range []string{"q", "qos"} {
-		fs.IntVar(&qos, n, 0, "")
-	}
-	for _, n := range []string{"v", "verbose"} {
-		fs.BoolVar(&verbose, n, false, "")
-	}
-	for _, n := range []string{"C", "count"} {
-		fs.IntVar(&count, n, 0, "")
-	}
-	for _, n := range []string{"W", "timeout"} {
-		fs.Var(&timeout, n, "")
-	}
-	for _, n := range []string{"c", "keep-session"} {
-		fs.BoolVar(&keep, n, false, "")
-	}
-	fs.BoolVar(&noLocal, "no-local", false, "")
-	fs.BoolVar(&rap, "retain-as-published", false, "")
-	fs.IntVar(&rh, "retain-handling", 0, "")
-	fs.BoolVar(&noReconnect, "no-reconnect", false, "")
+	fs.group("subscription")
+	fs.define(&topics, flagSpec{names: []string{"t", "topic"}, arg: "FILTER", origin: bothFlag,
+		help: "a topic filter to subscribe to; may be repeated (required, or the path of -L)"})
+	fs.intVar(&qos, flagSpec{names: []string{"q", "qos"}, arg: "QOS", origin: bothFlag,
+		help: "the QoS to ask for: 0, 1 or 2 (default 0)"})
+	fs.intVar(&count, flagSpec{names: []string{"C", "count"}, arg: "N", origin: mosquittoFlag,
+		help: "exit after N messages"})
+	fs.define(&timeout, flagSpec{names: []string{"W", "timeout"}, arg: "D", origin: mosquittoFlag,
+		help: "exit after D (seconds, or 10s, 2m), counted once subscribed. Without -C that is a normal end (exit status 0); " +
+			"with -C, exit status 1 if fewer than N messages arrived"})
+	fs.define(&filterOut, flagSpec{names: []string{"T", "filter-out"}, arg: "FILTER", origin: mosquittoFlag,
+		help: "do not print messages whose topic matches FILTER; may be repeated"})
+	fs.define(&unsub, flagSpec{names: []string{"U", "unsubscribe"}, arg: "FILTER", origin: mosquittoFlag,
+		help: "unsubscribe from FILTER first (with -c, from a kept session); may be repeated. " +
+			"Without -t, mqtt sub exits once unsubscribed"})
+	fs.boolVar(&noRetained, flagSpec{names: []string{"R", "no-retained"}, origin: mosquittoFlag,
+		help: "do not print retained messages (stale ones, sent on subscribing)"})
+	fs.boolVar(&retainedOnly, flagSpec{names: []string{"retained-only"}, origin: mosquittoFlag,
+		help: "print only retained messages; exit at the first that is not"})
+	fs.boolVar(&removeRetained, flagSpec{names: []string{"remove-retained"}, origin: mosquittoFlag,
+		help: "clear each retained message received (publish an empty retained message to its topic)"})
+	fs.boolVar(&exitSub, flagSpec{names: []string{"E", "exit-subscribed"}, origin: mosquittoFlag,
+		help: "exit once subscribed, without waiting for messages (to create a kept session with -c)"})
+	fs.boolVar(&noLocal, flagSpec{names: []string{"no-local"},
+		help: "MQTT 5.0: do not receive our own messages"})
+	fs.boolVar(&rap, flagSpec{names: []string{"retain-as-published"}, origin: mosquittoFlag,
+		help: "MQTT 5.0: keep the retain flag of messages as published"})
+	fs.intVar(&rh, flagSpec{names: []string{"retain-handling"}, arg: "N",
+		help: "MQTT 5.0: retained messages on subscribing: 0 send them, 1 only for a new subscription, 2 never (default 0)"})
+	fs.boolVar(&noReconnect, flagSpec{names: []string{"no-reconnect"},
+		help: "exit with status 1 when the connection is lost; by default sub reconnects (and subscribes again)"})
+	out := addOutputFlags(fs)
+	props := addPropFlags(fs, false, false)
+	conn := addConnFlags(fs, connKinds{session: true, will: true}, props)
+	fs.hints["l"] = hintProtocolL
+	fs.hints["m"] = "mqtt sub publishes nothing; mqtt pub -m does"
 
-	return fs, func(ctx context.Context, e *env, fs *flag.FlagSet) error {
-		if len(topics) == 0 {
+	return fs, func(ctx context.Context, e *env) error {
+		if err := conn.resolve(e); err != nil {
+			return err
+		}
+		if err := out.resolve(); err != nil {
+			return err
+		}
+		for _, t := range conn.urlTopics {
+			topics = stringList(appendNew(topics, t))
+		}
+		if len(topics) == 0 && len(unsub) == 0 {
 			return usagef("-t is required: the topic filter to subscribe to")
+		}
+		for _, list := range []struct {
+			flag    string
+			filters []string
+		}{{"-t", topics}, {"-T", filterOut}, {"-U", unsub}} {
+			for _, t := range list.filters {
+				if err := wire.CheckTopicFilter(t); err != nil {
+					return usagef("%s: %v", list.flag, err)
+				}
+			}
 		}
 		q, err := checkQoS("-q", qos)
 		if err != nil {
@@ -95,17 +107,10 @@ func subFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error
 			return usagef("-W %v: the timeout cannot be negative", time.Duration(timeout))
 		case rh < 0 || rh > 2:
 			return usagef("--retain-handling %d is not 0, 1 or 2", rh)
-		case keep && conn.clientID == "":
-			// A generated ID names a new session every time: there
-			// would be nothing to resume.
-			return usagef("-c needs -i: a kept session belongs to a client ID")
+		case noRetained && retainedOnly:
+			return usagef("-R and --retained-only contradict each other")
 		}
-		rawURL, opts, err := conn.prepare(conn.clientID)
-		if err != nil {
-			return err
-		}
-		opts.KeepSession = keep
-		stderr := &lockedWriter{w: e.stderr}
+		opts := conn.options(e, conn.clientID, "")
 		var stopping atomic.Bool
 		if !noReconnect {
 			// Like mosquitto_sub, keep listening through a broker
@@ -123,7 +128,7 @@ func subFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error
 					// Else lastErr is why the last attempt failed.
 					why = "connection lost: " + why
 				}
-				fmt.Fprintf(stderr, "mqtt sub: %s; reconnecting in %v (attempt %d)\n", why, delay.Round(time.Millisecond), attempt)
+				e.warnf("%s; reconnecting in %v (attempt %d)", why, delay.Round(time.Millisecond), attempt)
 			}
 		}
 		filters := make([]mqtt.Filter, len(topics))
@@ -133,7 +138,7 @@ func subFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error
 
 		// Interrupting is how a sub is meant to end, so ^C is a normal
 		// end at any moment, even before the subscription is complete.
-		c, err := conn.dial(ctx, rawURL, opts)
+		c, err := conn.dial(ctx, opts)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -141,68 +146,118 @@ func subFlags() (*flag.FlagSet, func(context.Context, *env, *flag.FlagSet) error
 			return err
 		}
 		defer c.Close()
-		s, err := c.Subscribe(ctx, filters...)
-		if err != nil {
+		end := func(err error) error {
 			stopping.Store(true)
-			disconnect(ctx, c)
+			if derr := disconnect(ctx, c); err == nil && ctx.Err() == nil {
+				// After ^C a failed DISCONNECT is no news to the user.
+				err = derr
+			}
 			if ctx.Err() != nil {
-				return nil
+				return nil // interrupted: a normal end
 			}
 			return err
 		}
-		err = receive(ctx, e, s, verbose, count, time.Duration(timeout))
+		if len(unsub) > 0 {
+			if err := c.Unsubscribe(ctx, unsub...); err != nil {
+				return end(fmt.Errorf("unsubscribing: %w", err))
+			}
+		}
+		if len(topics) == 0 {
+			return end(nil)
+		}
+		s, err := c.Subscribe(ctx, filters...)
+		if err != nil {
+			return end(err)
+		}
+		if exitSub {
+			return end(nil)
+		}
+		r := receiver{
+			e: e, c: c, s: s, out: out, count: count, timeout: time.Duration(timeout),
+			noRetained: noRetained, retainedOnly: retainedOnly, removeRetained: removeRetained, filterOut: filterOut,
+		}
+		err = r.run(ctx)
 		if n := s.Dropped(); n > 0 {
-			fmt.Fprintf(stderr, "mqtt sub: %d QoS 0 messages were dropped because the output was too slow\n", n)
+			e.warnf("%d QoS 0 messages were dropped because the output was too slow", n)
 		}
-		stopping.Store(true)
-		if derr := disconnect(ctx, c); err == nil && ctx.Err() == nil {
-			// After ^C a failed DISCONNECT is no news to the user.
-			err = derr
-		}
-		return err
+		return end(err)
 	}
 }
 
-// receive prints the messages of s until count of them have arrived (0: no
-// limit), timeout has passed (0: none), or ctx ends. An interruption is a
-// normal end; a timeout is an error only when count was not reached.
-func receive(ctx context.Context, e *env, s *mqtt.Subscription, verbose bool, count int, timeout time.Duration) error {
+// receiver prints the messages of a subscription as sub's flags say.
+type receiver struct {
+	e   *env
+	c   *mqtt.Client
+	s   *mqtt.Subscription
+	out *outputFlags
+
+	count   int           // 0: no limit
+	timeout time.Duration // 0: none
+
+	noRetained, retainedOnly, removeRetained bool
+	filterOut                                []string
+}
+
+// run prints messages until count of them have been printed, the timeout
+// has passed, or ctx ends. An interruption is a normal end; a timeout is
+// an error only when a count was not reached.
+func (r *receiver) run(ctx context.Context) error {
 	wctx := ctx
-	if timeout > 0 {
+	if r.timeout > 0 {
 		// The timeout starts once subscribed, as mosquitto_sub's -W
 		// starts once connected: the time to connect is not taken
 		// from the time to wait for messages.
 		var cancel context.CancelFunc
-		wctx, cancel = context.WithTimeout(ctx, timeout)
+		wctx, cancel = context.WithTimeout(ctx, r.timeout)
 		defer cancel()
 	}
 	var line []byte
-	for n := 0; count == 0 || n < count; n++ {
-		m, err := s.Next(wctx)
+	for n := 0; r.count == 0 || n < r.count; {
+		m, err := r.s.Next(wctx)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
 			return nil // interrupted
 		case errors.Is(err, context.DeadlineExceeded) && wctx.Err() != nil:
-			if count > 0 {
-				return fmt.Errorf("timed out after %v with %d of %d messages", timeout, n, count)
+			if r.count > 0 {
+				return fmt.Errorf("timed out after %v with %d of %d messages", r.timeout, n, r.count)
 			}
 			return nil
 		default:
 			return err
 		}
+		// What mosquitto_sub skips does not count towards -C.
+		if r.retainedOnly && !m.Retain {
+			return nil
+		}
+		if r.noRetained && m.Retain || r.filteredOut(m.Topic) {
+			continue
+		}
+		if r.removeRetained && m.Retain && len(m.Payload) > 0 {
+			empty := mqtt.Message{Topic: m.Topic, QoS: mqtt.QoS1, Retain: true}
+			if err := r.c.Publish(ctx, empty); err != nil {
+				return fmt.Errorf("clearing the retained message of %q: %w", m.Topic, err)
+			}
+		}
 		// One Write per message: with an unbuffered stdout that is one
 		// system call, and a reader of the pipe never sees half a line.
-		line = line[:0]
-		if verbose {
-			line = append(line, m.Topic...)
-			line = append(line, ' ')
+		line, err = r.out.appendMessage(line[:0], &m, time.Now())
+		if err != nil {
+			r.e.warnf("%v", err)
 		}
-		line = append(line, m.Payload...)
-		line = append(line, '\n')
-		if _, err := e.stdout.Write(line); err != nil {
+		if _, err := r.e.stdout.Write(line); err != nil {
 			return fmt.Errorf("writing the message: %w", err)
 		}
+		n++
 	}
 	return nil
+}
+
+func (r *receiver) filteredOut(topic string) bool {
+	for _, f := range r.filterOut {
+		if wire.MatchTopic(f, topic) {
+			return true
+		}
+	}
+	return false
 }
