@@ -13,10 +13,12 @@ type requester struct {
 }
 
 // Request publishes m as a request (MQTT 5.0 section 4.10) and blocks until
-// the response arrives. It sets m's ResponseTopic to a topic of this client's
-// own, subscribed on first use, and CorrelationData to a fresh value unless m
-// has one; the responder publishes its answer to ResponseTopic with the same
-// CorrelationData. Request needs MQTT 5.0.
+// the response arrives. It sets m's ResponseTopic to a topic of this
+// client's own, subscribed on first use (a ResponseTopic in m is replaced:
+// to answer elsewhere, Subscribe and Publish yourself), and its
+// CorrelationData to a fresh value unless m has one; the responder publishes
+// its answer to ResponseTopic with the same CorrelationData. Request needs
+// MQTT 5.0.
 func (c *Client) Request(ctx context.Context, m Message) (Message, error) {
 	if v := c.Version(); v != V5 {
 		return Message{}, invalidf("request", "it needs MQTT 5.0; the server speaks %v", v)
