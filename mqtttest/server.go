@@ -191,18 +191,27 @@ func (s *Server) ClientTLSConfig() *tls.Config {
 	return s.certs.ClientTLSConfig(false)
 }
 
-// acceptLoop serves the MQTT listener until it is closed.
+// acceptLoop serves the MQTT listener until it is closed. Other accept
+// errors, such as running out of file descriptors (EMFILE) with thousands
+// of clients in one process, pass: it waits a growing while, as net/http's
+// Server does, and accepts again, rather than stop serving for good.
 func (s *Server) acceptLoop(ln net.Listener) {
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			time.Sleep(delay)
+			continue
 		}
 		delay = 0
 		var t transport = nc
