@@ -273,20 +273,25 @@ func (cn *connection) readBatch(mayInterrupt bool) bool {
 	for {
 		if cn.full() {
 			// Hold the server back: no more reading until the
-			// application takes messages. What was read counts first.
+			// application takes messages. What was read counts
+			// first, and messages that wait for a Subscribe are
+			// acknowledged (router.ackHeld).
 			if err := cn.commit(); err != nil {
 				cn.fail(err)
 				return false
 			}
+			cn.c.router.ackHeld()
 			cn.w.flush()
-			if mayInterrupt {
-				// The reading goroutine waits, not a caller of
-				// Publish, whose ctx could not end the wait.
-				cn.startReader()
-				return false
-			}
-			if !cn.waitRoom() {
-				return false
+			if cn.full() {
+				if mayInterrupt {
+					// The reading goroutine waits, not a caller
+					// of Publish, whose ctx could not end the wait.
+					cn.startReader()
+					return false
+				}
+				if !cn.waitRoom() {
+					return false
+				}
 			}
 		}
 		h, body, err := cn.reader.Next()

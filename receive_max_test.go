@@ -154,3 +154,52 @@ func TestReceiveMaximumResentBacklogV5(t *testing.T) {
 		<-sent
 	})
 }
+
+// Messages of a resumed session that no Subscription takes yet do not hold
+// a 3.1.1 server back: at the Receive Maximum they are acknowledged (they
+// stay held for the Subscribe to come), so that the reader goes on and the
+// Subscribe the application makes now gets its SUBACK.
+func TestReceiveMaximumHeldMessagesV311(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const max = 10
+		c, p := dialPeer(t, wire.V311, &wire.Connack{SessionPresent: true},
+			&mqtt.DialOptions{ReceiveMaximum: max, KeepSession: true, ClientID: "resumed"})
+		ctx := context.Background()
+		for id := uint16(1); id <= max+5; id++ {
+			p.send(&wire.Publish{Topic: "t", QoS: 1, PacketID: id, Dup: true})
+		}
+		type subscribed struct {
+			s   *mqtt.Subscription
+			err error
+		}
+		res := make(chan subscribed, 1)
+		go func() {
+			s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "t", QoS: mqtt.QoS1})
+			res <- subscribed{s, err}
+		}()
+		acked := 0
+		for {
+			pkt := p.read()
+			if _, ok := pkt.(*wire.Puback); ok {
+				acked++
+				continue
+			}
+			sub, ok := pkt.(*wire.Subscribe)
+			if !ok {
+				t.Fatalf("got %v, want PUBACK or SUBSCRIBE", pkt.Type())
+			}
+			p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{1}})
+			break
+		}
+		r := <-res
+		if r.err != nil {
+			t.Fatalf("Subscribe with the held messages at the Receive Maximum: %v", r.err)
+		}
+		for range max + 5 {
+			if _, err := r.s.Next(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = acked
+	})
+}

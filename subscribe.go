@@ -664,7 +664,7 @@ func (r *router) withdraw(s *Subscription, abandoned bool) {
 	}
 	var due []*inbound
 	if ready {
-		due = r.dueLocked()
+		due = r.dueLocked(false)
 	}
 	r.mu.Unlock()
 	for _, a := range due {
@@ -800,7 +800,23 @@ func (r *router) delivered(in *inbound) {
 		return
 	}
 	in.ready = true
-	due := r.dueLocked()
+	due := r.dueLocked(false)
+	r.mu.Unlock()
+	for _, a := range due {
+		r.c.acknowledge(a)
+	}
+}
+
+// ackHeld acknowledges the held messages at the head of the arrival order
+// (and those handed out among them). The reader calls it before it stops
+// reading a full connection (connection.waitRoom): messages that wait for
+// a Subscribe, which the application may be making now, must not hold the
+// server back, and the SUBACK with it.
+func (r *router) ackHeld() {
+	r.ackMu.Lock()
+	defer r.ackMu.Unlock()
+	r.mu.Lock()
+	due := r.dueLocked(true)
 	r.mu.Unlock()
 	for _, a := range due {
 		r.c.acknowledge(a)
@@ -819,10 +835,13 @@ func (r *router) delivered(in *inbound) {
 // message. The price: the server now considers it delivered, and a crash
 // before that Subscribe loses it where it would otherwise have been sent
 // again.
-func (r *router) dueLocked() []*inbound {
+//
+// With heldToo, the held messages at the head are due as they are, even
+// with nothing handed out behind them (ackHeld).
+func (r *router) dueLocked(heldToo bool) []*inbound {
 	n := 0
 	for i, a := range r.acks {
-		if a.ready {
+		if a.ready || (heldToo && a.held) {
 			n = i + 1
 		} else if !a.held {
 			break
