@@ -206,25 +206,12 @@ func TestURLWithoutScheme(t *testing.T) {
 // answer, like a server of another protocol; it returns the address.
 func answering(t *testing.T, answer string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Read(make([]byte, 512))
-				c.Write([]byte(answer))
-				c.Read(make([]byte, 512)) // until the client closes
-			}()
-		}
-	}()
+	ln := listenLocal(t)
+	serveConns(ln, func(c net.Conn) {
+		c.Read(make([]byte, 512))
+		c.Write([]byte(answer))
+		c.Read(make([]byte, 512)) // until the client closes
+	})
 	return ln.Addr().String()
 }
 

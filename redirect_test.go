@@ -22,36 +22,20 @@ import (
 type referrer struct {
 	addr     string
 	connects atomic.Int32
-	users    chan string // the user name of each CONNECT
 }
 
 func newReferrer(t *testing.T, code wire.ReasonCode, ref func() string) *referrer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	r := &referrer{addr: ln.Addr().String(), users: make(chan string, 100)}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				pkt, err := wire.NewReader(c, 0).ReadPacket(wire.V5)
-				if err != nil {
-					return
-				}
-				r.connects.Add(1)
-				r.users <- pkt.(*wire.Connect).Username
-				b, _ := (&wire.Connack{ReasonCode: code, Properties: &wire.Properties{ServerReference: ref()}}).Append(nil, wire.V5)
-				c.Write(b)
-			}()
+	ln := listenLocal(t)
+	r := &referrer{addr: ln.Addr().String()}
+	serveConns(ln, func(c net.Conn) {
+		if _, err := wire.NewReader(c, 0).ReadPacket(wire.V5); err != nil {
+			return
 		}
-	}()
+		r.connects.Add(1)
+		b, _ := (&wire.Connack{ReasonCode: code, Properties: &wire.Properties{ServerReference: ref()}}).Append(nil, wire.V5)
+		c.Write(b)
+	})
 	return r
 }
 
