@@ -69,7 +69,8 @@ type Client struct {
 //
 // The URL scheme picks the transport: mqtt:// and tcp:// (plain TCP, port
 // 1883), mqtts://, tls:// and ssl:// (TLS, 8883), ws:// (WebSocket, 80), wss://,
-// wxs:// and alis:// (WebSocket over TLS, 443). User info in the URL sets the
+// wxs:// and alis:// (WebSocket over TLS, 443); in a browser (GOOS=js) the
+// WebSocket ones only, the browser's. User info in the URL sets the
 // user name and password; '/', '?', '#', '@' and ':' in them must be
 // percent-encoded. Only WebSocket URLs may have a path or query. After
 // rawURL, the URLs in opts.Servers are tried in order; the first that
@@ -269,8 +270,12 @@ func parseURL(raw string) (*target, error) {
 // plaintext reports whether t sends the password in clear.
 func (t *target) plaintext() bool { return t.scheme == "tcp" || t.scheme == "ws" }
 
-// checkTransport refuses a plain-text target when TLS was asked for.
+// checkTransport refuses a plain-text target when TLS was asked for, and
+// what the platform cannot do (checkPlatform).
 func checkTransport(t *target, o *DialOptions) error {
+	if err := checkPlatform(t, o); err != nil {
+		return err
+	}
 	if t.plaintext() && o.TLSConfig != nil && !o.AllowPlaintext {
 		return fmt.Errorf("mqtt: server URL %s is plain text, but DialOptions.TLSConfig is set: the password would go out unencrypted; "+
 			"use mqtts:// or wss://, or set DialOptions.AllowPlaintext to connect without TLS", t.raw)

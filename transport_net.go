@@ -96,3 +96,7 @@ type wsConn struct {
 }
 
 func (c *wsConn) Close() error { return c.transport.Close() }
+
+// checkPlatform refuses at Dial what the platform cannot do: nothing here
+// (transport_js.go).
+func checkPlatform(*target, *DialOptions) error { return nil }
