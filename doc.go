@@ -13,6 +13,30 @@
 // *DialOptions gives the defaults: MQTT 5.0 with a fall back to 3.1.1, a
 // clean start, a keep alive of 60 seconds and an in-memory Store.
 //
+// # In a browser
+//
+// Compiled with GOOS=js GOARCH=wasm, the client runs in a web page, with the
+// same API and semantics; ws:// and wss:// URLs open the browser's
+// WebSocket (subprotocol "mqtt"). What a browser cannot do fails at Dial
+// with an error that says so: mqtt://, tcp://, mqtts:// and the other TCP
+// schemes, DialOptions.Dialer, and DialOptions.TLSConfig (the browser makes
+// the TLS connection and trusts what it trusts). persist.Open fails there
+// for want of a file system; the default memory Store works. A browser
+// keeps the cause of a failed WebSocket handshake to itself (its console
+// shows it), so the error says only that it failed.
+//
+// A browser's WebSocket cannot hold a server back: it takes every message
+// as it arrives. The client reads them at once, but while it holds a server
+// back on purpose (see Bounded memory) they wait in memory, and past 16 MiB
+// the connection fails and the client connects again; the server sends
+// again what was not acknowledged. A write waits while the browser holds
+// more than 1 MiB unsent.
+//
+// As with anything that waits in a Go program in the browser, call Dial,
+// Publish, Next and the others from a goroutine, never directly from a
+// function that JavaScript calls (a js.FuncOf event handler): the browser
+// delivers the answers only once that function has returned.
+//
 // # Reconnecting
 //
 // When the connection is lost, the client connects again by itself: after

@@ -102,7 +102,8 @@ type DialOptions struct {
 	// WillDelay delays the will (v5), in whole seconds. Negative: refused.
 	WillDelay time.Duration
 	// TLSConfig is used for mqtts, tls, ssl, wss. nil: verify the server
-	// against the system roots.
+	// against the system roots. Under GOOS=js Dial refuses it: the browser
+	// makes the TLS connection.
 	TLSConfig *tls.Config
 	// AllowPlaintext lets a client with a TLSConfig connect to plain-text
 	// URLs (mqtt://, tcp://, ws://) too. false: Dial refuses such a URL,
@@ -213,7 +214,8 @@ type DialOptions struct {
 	// Dialer opens the network connection; nil: a net.Dialer with TCP
 	// keep-alive on (probes after 30s of silence, every 15s, 4 of them),
 	// whatever KeepAlive is. It may connect through a proxy or a unix
-	// socket; address is "host:port".
+	// socket; address is "host:port". Under GOOS=js Dial refuses it: the
+	// browser's WebSocket opens the connection.
 	Dialer func(ctx context.Context, network, address string) (net.Conn, error)
 
 	// Logger receives debug logs of every packet and info logs of

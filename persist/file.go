@@ -124,6 +124,10 @@ func OpenWith(dir string, opts *Options) (Store, error) {
 		o.compactMin = defaultCompactMin
 	}
 	if err := ensureDir(dir); err != nil {
+		if errors.Is(err, errors.ErrUnsupported) {
+			// ENOSYS: a web browser, under GOOS=js.
+			err = fmt.Errorf("%w: this platform has no file system for a durable store; use NewMemory, or a Store of your own", err)
+		}
 		return nil, err
 	}
 	lock, err := lockDir(filepath.Join(dir, lockName))

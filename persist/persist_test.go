@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -380,7 +379,7 @@ func TestConcurrent(t *testing.T) {
 // TestNoGoroutineLeak opens and closes stores, some with calls in flight
 // during Close, and checks that the goroutine count comes back.
 func TestNoGoroutineLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := leakcheck.Count()
 	for range 5 {
 		s, err := Open(t.TempDir())
 		if err != nil {
