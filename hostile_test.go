@@ -275,12 +275,12 @@ func TestStoreFailureEndsClient(t *testing.T) {
 			if when == "reconnect" {
 				return // the connection was lost before the Store failed
 			}
-			select {
+			select { // called just after the client ended
 			case err := <-lost:
 				if !isStoreErr(err) {
 					t.Errorf("OnConnectionLost(%v), want the Store's ENOSPC naming the store", err)
 				}
-			default:
+			case <-ctx.Done():
 				t.Error("OnConnectionLost was not called")
 			}
 		})
