@@ -463,6 +463,15 @@ func (cn *connection) settle(id uint16, ack wire.Type, r result) error {
 	if o == nil {
 		return err
 	}
+	if err != nil {
+		// An acknowledgement of the other QoS flow: the message ends
+		// with the error, not as delivered, and the connection with a
+		// protocol error. The server may have it; exactly once it is not.
+		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Outgoing, ID: id, Delete: true})
+		cn.batch.settled = append(cn.batch.settled, settled{o, result{err: &opError{
+			what: fmt.Sprintf("publish of %q: a protocol error", o.topic), err: err, is: []error{ErrOutcomeUnknown}}}})
+		return err
+	}
 	if ack == wire.SUBACK || ack == wire.UNSUBACK {
 		if err := o.checkCodes(r.codes, cn.version); err != nil {
 			cn.c.sess.unsettle(o) // sent again on the next connection

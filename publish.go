@@ -375,7 +375,7 @@ func (c *Client) receivePubrec(cn *connection, id uint16, code ReasonCode, props
 	}
 	o, moved, known, err := c.sess.toPubrel(id)
 	if err != nil {
-		return err
+		return cn.settle(id, wire.PUBREC, result{}) // the other QoS flow: ends it
 	}
 	if moved {
 		cn.acked(o)

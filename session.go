@@ -283,7 +283,10 @@ func (s *session) removeLocked(id uint16) {
 // ack (PUBACK, a refusing PUBREC, PUBCOMP, SUBACK or UNSUBACK), which
 // arrived. It returns nil when there is none: an acknowledgement for
 // something not in flight, a duplicate after a resend, is harmless and
-// ignored. One of the other QoS flow is not: see checkFlow.
+// ignored. One of the other QoS flow is not (checkFlow): the operation is
+// returned, claimed, with the error, for the caller to end it with that
+// error, since sending it again would only be answered the same way (a
+// server without QoS 2 answers PUBACK to every QoS 2 PUBLISH).
 func (s *session) settle(id uint16, ack wire.Type) (*op, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -292,7 +295,8 @@ func (s *session) settle(id uint16, ack wire.Type) (*op, error) {
 		return nil, nil
 	}
 	if err := o.checkFlow(ack); err != nil {
-		return nil, err
+		o.settling = true
+		return o, err
 	}
 	if o.kind != answered[ack] {
 		return nil, nil
@@ -318,7 +322,8 @@ func (o *op) checkFlow(ack wire.Type) error {
 	switch {
 	case ack == wire.PUBACK && o.qos == 2 && (o.kind == wire.PUBLISH || o.kind == wire.PUBREL):
 		return &wire.Error{Code: wire.ProtocolError, Packet: ack,
-			Reason: fmt.Sprintf("PUBACK for QoS 2 message %d, which needs PUBREC, PUBREL and PUBCOMP", o.id)}
+			Reason: fmt.Sprintf("PUBACK for QoS 2 message %d, which needs PUBREC, PUBREL and PUBCOMP: "+
+				"a server without QoS 2 answers so (RabbitMQ before 3.13 takes the message at QoS 1); publish at QoS 1 to it", o.id)}
 	case ack == wire.PUBREC && o.qos == 1 && o.kind == wire.PUBLISH:
 		return &wire.Error{Code: wire.ProtocolError, Packet: ack,
 			Reason: fmt.Sprintf("PUBREC for QoS 1 message %d, which needs PUBACK", o.id)}
