@@ -460,8 +460,7 @@ func (nd *Node) Health(ctx context.Context) error {
 // idleRetainedConsumer matches what /healthz of nats-server 2.9.10 says
 // forever, after a restart, about the consumers that feed each node's
 // retained messages when no retained message is published: that they are
-// not current (/healthz was repaired in 2.9.17, nats-server pull request
-// 4116).
+// not current (/healthz was repaired later, nats-server pull request 4116).
 var idleRetainedConsumer = regexp.MustCompile(`^/healthz: \S+: JetStream consumer '[^']* > \$MQTT_rmsgs > \$MQTT_rmsgs_[^']*' is not current$`)
 
 // WaitCurrent waits until the node is back in its cluster after Restart:
