@@ -15,6 +15,58 @@ import (
 	"github.com/culex-mqtt/mqtt/internal/nats"
 )
 
+// natsAckWait is nats-server's default mqtt { ack_wait }: how long its
+// JetStream consumers wait for an MQTT client's PUBACK before they send the
+// message again.
+const natsAckWait = 30 * time.Second
+
+// TestNATSResumeAfterHalfOpen shows that nats-server 2.9 does not send a
+// resumed session's unacknowledged QoS 1 messages again at once, as
+// v311:MQTT-4.4.0-1 says it must, but only when ack_wait (here 3s) expires:
+// messages it wrote to a connection that had silently died arrive that
+// much later on the new one. docs/BROKERS.md says so.
+func TestNATSResumeAfterHalfOpen(t *testing.T) {
+	t.Parallel()
+	const ackWait = 3 * time.Second
+	nd := nats.Start(t, nats.Options{MQTTExtra: `ack_wait: "3s"`})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second+ackWait)
+	defer cancel()
+	proxy := newFaultProxy(t, nd.MQTTURL, false)
+	opts := &mqtt.DialOptions{ClientID: "half-open", KeepSession: true}
+	sub := dialT(t, proxy.URL, opts)
+	if _, err := sub.Subscribe(ctx, mqtt.Filter{Topic: "resume/#", QoS: mqtt.QoS1}); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Freeze() // the server still believes in the connection
+	sub.Close()
+	pub := dialT(t, nd.MQTTURL, nil)
+	const n = 10
+	for i := range n {
+		if err := pub.Publish(ctx, mqtt.Message{Topic: "resume/x", QoS: mqtt.QoS1, Payload: seqPayload(1, i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	sub = dialT(t, nd.MQTTURL, opts) // takes the session over
+	s, err := sub.Subscribe(ctx, mqtt.Filter{Topic: "resume/#", QoS: mqtt.QoS1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		m, err := s.Next(ctx)
+		if err != nil {
+			t.Fatalf("%d of %d messages after %v: %v", i, n, time.Since(start), err)
+		}
+		if i == 0 {
+			took := time.Since(start)
+			t.Logf("the first message came again after %v (ack_wait %v), DUP %v", took.Round(time.Millisecond), ackWait, m.Duplicate)
+			if took < ackWait/2 {
+				t.Errorf("the resumed session's messages came at once: docs/BROKERS.md says nats-server waits for ack_wait; update it")
+			}
+		}
+	}
+}
+
 // TestNATS runs the interoperability suite against one nats-server 2.9,
 // whose MQTT is 3.1.1 on JetStream: the client, asked for nothing, falls
 // back from 5.0 to 3.1.1; QoS 2 subscriptions are granted QoS 1.
@@ -24,6 +76,7 @@ func TestNATS(t *testing.T) {
 	runInterop(t, "nats", brokerTraits{
 		pubURL: nd.MQTTURL, subURL: nd.MQTTURL,
 		wantVersion: mqtt.V311, grantQoS2: mqtt.QoS1, retainedWildcard: true, noShared: true,
+		lateResend: natsAckWait,
 	})
 
 	// What NATS 2.9 answers by closing the connection: a QoS 2 PUBLISH
@@ -66,6 +119,7 @@ func TestNATSCluster(t *testing.T) {
 	runInterop(t, "nats-cluster", brokerTraits{
 		pubURL: c.Nodes[0].MQTTURL, subURL: c.Nodes[1].MQTTURL,
 		wantVersion: mqtt.V311, grantQoS2: mqtt.QoS1, retainedWildcard: true, routed: true, noShared: true,
+		lateResend: natsAckWait,
 	})
 }
 
