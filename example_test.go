@@ -234,3 +234,73 @@ func ExampleClient_Stats() {
 	fmt.Println("published at QoS 1:", st.Published[mqtt.QoS1], "in flight:", st.InFlightOut)
 	// Output: published at QoS 1: 1 in flight: 0
 }
+
+// A consumer scaled out across processes: each process runs the same worker
+// with a client ID of its own and subscribes to "$share/workers/jobs/#", a
+// shared subscription (MQTT 5.0 section 4.8.2; mosquitto also takes it
+// over 3.1.1). The broker hands each job to one worker of the group, so
+// starting another process adds a worker and stopping one leaves the jobs
+// to the others. Here three goroutines stand for three processes.
+func Example_sharedSubscription() {
+	broker := mqtttest.NewServer()
+	defer broker.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	type result struct{ worker, job string }
+	results := make(chan result)
+	// worker is the whole program of one process.
+	worker := func(name string) *mqtt.Client {
+		c, err := mqtt.Dial(ctx, broker.URL, &mqtt.DialOptions{
+			// One ID per process (say, host name and process number):
+			// with KeepSession, what the broker sent a worker that
+			// crashed waits in its session until it restarts, and
+			// SessionExpiry bounds that wait for one that never does.
+			ClientID:      "worker-" + name,
+			KeepSession:   true,
+			SessionExpiry: 10 * time.Minute,
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		jobs, err := c.Subscribe(ctx, mqtt.Filter{Topic: "$share/workers/jobs/#", QoS: mqtt.QoS1})
+		if err != nil {
+			log.Fatal(err)
+		}
+		go func() {
+			for {
+				// Next acknowledges the job handed out before: take the
+				// next one only when this one is done.
+				m, err := jobs.Next(ctx)
+				if err != nil {
+					return
+				}
+				results <- result{name, string(m.Payload)}
+			}
+		}()
+		return c
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		defer worker(name).Close()
+	}
+
+	producer, err := mqtt.Dial(ctx, broker.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer producer.Close()
+	for i := 1; i <= 6; i++ {
+		if err := producer.Publish(ctx, mqtt.Message{Topic: "jobs/resize", Payload: fmt.Appendf(nil, "job %d", i), QoS: mqtt.QoS1}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	perWorker := map[string]int{}
+	done := map[string]bool{}
+	for range 6 {
+		r := <-results
+		perWorker[r.worker]++
+		done[r.job] = true
+	}
+	fmt.Println("jobs done:", len(done), "- by worker:", perWorker)
+	// Output: jobs done: 6 - by worker: map[a:2 b:2 c:2]
+}

@@ -203,3 +203,44 @@ func TestReceiveMaximumHeldMessagesV311(t *testing.T) {
 		_ = acked
 	})
 }
+
+// The same when the messages arrive between SUBSCRIBE and its SUBACK: the
+// Subscription has them, but nobody can take them before Subscribe returns.
+func TestReceiveMaximumBeforeSubackV311(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const max = 10
+		c, p := dialPeer(t, wire.V311, &wire.Connack{SessionPresent: true},
+			&mqtt.DialOptions{ReceiveMaximum: max, KeepSession: true, ClientID: "resumed"})
+		ctx := context.Background()
+		type subscribed struct {
+			s   *mqtt.Subscription
+			err error
+		}
+		res := make(chan subscribed, 1)
+		go func() {
+			s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "t", QoS: mqtt.QoS1})
+			res <- subscribed{s, err}
+		}()
+		sub := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+		for id := uint16(1); id <= max+5; id++ {
+			p.send(&wire.Publish{Topic: "t", QoS: 1, PacketID: id, Dup: true})
+		}
+		p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{1}})
+		go func() { // the acknowledgements
+			for {
+				if _, err := p.r.ReadPacket(p.v); err != nil {
+					return
+				}
+			}
+		}()
+		r := <-res
+		if r.err != nil {
+			t.Fatalf("Subscribe with the Receive Maximum reached before its SUBACK: %v", r.err)
+		}
+		for range max + 5 {
+			if _, err := r.s.Next(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

@@ -39,7 +39,7 @@ func newReferrer(t *testing.T, code wire.ReasonCode, ref func() string) *referre
 	return r
 }
 
-func hostPort(url string) string { return url[strings.Index(url, "://")+3:] }
+func addrOf(url string) string { return url[strings.Index(url, "://")+3:] }
 
 // 0x9C: the client connects to the referenced server, with the credentials
 // of the URL it was given; the redirection holds for that connection only,
@@ -59,7 +59,7 @@ func TestRedirectUseAnotherServer(t *testing.T) {
 	}
 	deadAddr := dead.Addr().String()
 	dead.Close()
-	ref := newReferrer(t, wire.UseAnotherServer, func() string { return deadAddr + " " + hostPort(srv.URL) })
+	ref := newReferrer(t, wire.UseAnotherServer, func() string { return deadAddr + " " + addrOf(srv.URL) })
 	connected := make(chan struct{}, 10)
 	c := dialT(t, "mqtt://alice:pw@"+ref.addr, &mqtt.DialOptions{Version: mqtt.V5, ReconnectDelay: time.Millisecond,
 		OnConnect: func(bool) { connected <- struct{}{} }})
@@ -85,7 +85,7 @@ func TestRedirectServerMoved(t *testing.T) {
 	t.Parallel()
 	srv := mqtttest.NewServer()
 	t.Cleanup(srv.Close)
-	ref := newReferrer(t, wire.ServerMoved, func() string { return hostPort(srv.URL) })
+	ref := newReferrer(t, wire.ServerMoved, func() string { return addrOf(srv.URL) })
 	connected := make(chan struct{}, 10)
 	c := dialT(t, "mqtt://"+ref.addr, &mqtt.DialOptions{Version: mqtt.V5, ReconnectDelay: time.Millisecond,
 		OnConnect: func(bool) { connected <- struct{}{} }})
@@ -114,7 +114,7 @@ func TestRedirectOnDisconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn.Disconnect(wire.UseAnotherServer, &wire.Properties{ServerReference: hostPort(to.URL)})
+	conn.Disconnect(wire.UseAnotherServer, &wire.Properties{ServerReference: addrOf(to.URL)})
 	select {
 	case <-connected:
 	case <-ctx.Done():

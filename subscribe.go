@@ -85,8 +85,17 @@ type inbound struct {
 	pending int  // deliveries not yet handed out
 	ready   bool // every delivery handed out
 	held    bool // held for a future Subscription (router.held)
-	early   bool // acknowledged while held (router.dueLocked)
+	// waiting: every Subscription it went to waits for its SUBACK, so
+	// that nobody can take it before Subscribe returns. Like a held
+	// message, it does not hold back the acknowledgements behind it, nor
+	// the reader (router.ackHeld). Under the router's mu.
+	waiting bool
+	early   bool // acknowledged while held or waiting (router.dueLocked)
 }
+
+// parked reports whether a is a message nobody can take for now: held for
+// a Subscribe to come, or queued for one that waits for its SUBACK.
+func (a *inbound) parked() bool { return a.held || a.waiting }
 
 // Subscribe subscribes to filters and blocks until the server's SUBACK. The
 // returned Subscription receives every message that matches one of them. A
@@ -167,10 +176,7 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 			withGranted[i].QoS = QoS(code)
 		}
 	}
-	c.router.mu.Lock()
-	s.filters = withGranted
-	s.granted = first == nil
-	c.router.mu.Unlock()
+	c.router.grant(s, withGranted, first == nil)
 	if first != nil {
 		c.router.withdraw(s, true)
 		c.release(s, filters, r)
@@ -734,6 +740,9 @@ func (r *router) route(p *wire.Publish, in *inbound) {
 		}
 	}
 	d := delivery{msg: m, in: in, size: sizeOf(&m), alone: len(to) == 1}
+	if in != nil && len(to) > 0 && !slices.ContainsFunc(to, func(s *Subscription) bool { return s.granted }) {
+		in.waiting = true // unset when the SUBACK comes (grant)
+	}
 	matched := false
 	for _, s := range to {
 		if in != nil {
@@ -807,6 +816,24 @@ func (r *router) delivered(in *inbound) {
 	}
 }
 
+// grant records the SUBACK of s: the filters as granted and, when none was
+// refused, that the application can take what s received from now on.
+func (r *router) grant(s *Subscription, filters []Filter, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.filters, s.granted = filters, ok
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.queue[s.head:] {
+		if d.in != nil {
+			d.in.waiting = false
+		}
+	}
+}
+
 // ackHeld acknowledges the held messages at the head of the arrival order
 // (and those handed out among them). The reader calls it before it stops
 // reading a full connection (connection.waitRoom): messages that wait for
@@ -841,9 +868,9 @@ func (r *router) ackHeld() {
 func (r *router) dueLocked(heldToo bool) []*inbound {
 	n := 0
 	for i, a := range r.acks {
-		if a.ready || (heldToo && a.held) {
+		if a.ready || (heldToo && a.parked()) {
 			n = i + 1
-		} else if !a.held {
+		} else if !a.parked() {
 			break
 		}
 	}
@@ -853,7 +880,7 @@ func (r *router) dueLocked(heldToo bool) []*inbound {
 	due := slices.Clone(r.acks[:n])
 	for _, a := range due {
 		if !a.ready {
-			a.early = true // held: handed out later without acknowledgement (add)
+			a.early = true // parked: handed out later without acknowledgement
 		}
 	}
 	clear(r.acks[:n])
