@@ -86,7 +86,12 @@
 // one write. The client runs no application code on its reading goroutine:
 // incoming messages wait in the Subscription until Next takes them, and
 // QoS 1 and 2 messages are acknowledged when Next hands them out, in the
-// order they arrived. A client that only publishes at QoS 1 or 2, one
+// order they arrived. Subscription.NextDelivery leaves the acknowledgement
+// to the application, which accepts the message or refuses it with an
+// MQTT 5.0 reason code once it has dealt with it (Delivery.Accept,
+// Delivery.Refuse); the acknowledgements still leave in arrival order, and
+// one the application does not give within DialOptions.AckTimeout the
+// client gives. A client that only publishes at QoS 1 or 2, one
 // message at a time, has no reading goroutine at all: the Publish that
 // waits reads its own answer.
 //

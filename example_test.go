@@ -304,3 +304,47 @@ func Example_sharedSubscription() {
 	fmt.Println("jobs done:", len(done), "- by worker:", perWorker)
 	// Output: jobs done: 6 - by worker: map[a:2 b:2 c:2]
 }
+
+// A worker that acknowledges each job once it has dealt with it, and
+// refuses (MQTT 5.0) the jobs it cannot do, with a reason code the broker
+// sees in the PUBACK.
+func ExampleSubscription_NextDelivery() {
+	broker := mqtttest.NewServer()
+	defer broker.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := mqtt.Dial(ctx, broker.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	jobs, err := c.Subscribe(ctx, mqtt.Filter{Topic: "jobs/#", QoS: mqtt.QoS1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, job := range []string{"resize photo.jpg", "launch rocket"} {
+		if err := c.Publish(ctx, mqtt.Message{Topic: "jobs/new", Payload: []byte(job), QoS: mqtt.QoS1}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	for range 2 {
+		d, err := jobs.NextDelivery(ctx) // not acknowledged yet
+		if err != nil {
+			log.Fatal(err)
+		}
+		if strings.HasPrefix(string(d.Payload), "resize ") {
+			fmt.Printf("done: %s\n", d.Payload)
+			err = d.Accept() // PUBACK
+		} else {
+			fmt.Printf("refused: %s\n", d.Payload)
+			err = d.Refuse(wire.NotAuthorized) // PUBACK 0x87
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	// Output:
+	// done: resize photo.jpg
+	// refused: launch rocket
+}

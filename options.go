@@ -186,6 +186,14 @@ type DialOptions struct {
 	// same bound, whatever their QoS: see Client.Dropped. 0 or negative:
 	// 16 MiB per Subscription.
 	MaxQueuedBytes int
+	// AckTimeout bounds how long a message taken with
+	// Subscription.NextDelivery may stay unsettled: after it, the client
+	// settles it itself, refusing it with 0x80 unspecified error (MQTT
+	// 5.0) or acknowledging it (3.x, which has no refusal), so that the
+	// acknowledgements of the messages that arrived after it, which must
+	// wait for it (MQTT-4.6.0-2), can leave. 0 or negative: one minute.
+	AckTimeout time.Duration
+
 	// TopicAliasMaximum is how many topic aliases the server may set on
 	// messages it sends us (v5). 0: none.
 	TopicAliasMaximum uint16
@@ -273,6 +281,9 @@ func (o *DialOptions) withDefaults() DialOptions {
 	}
 	if c.MaxQueuedBytes <= 0 {
 		c.MaxQueuedBytes = defaultMaxQueuedBytes
+	}
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = time.Minute
 	}
 	if c.Store == nil {
 		c.Store = persist.NewMemory()

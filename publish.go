@@ -5,8 +5,9 @@ package mqtt
 //	outgoing QoS 1:  PUBLISH ->          <- PUBACK
 //	outgoing QoS 2:  PUBLISH ->          <- PUBREC
 //	                 PUBREL  ->          <- PUBCOMP
-//	incoming QoS 1:  <- PUBLISH          PUBACK ->  (when Next delivers it)
-//	incoming QoS 2:  <- PUBLISH          PUBREC ->  (when Next delivers it)
+//	incoming QoS 1:  <- PUBLISH          PUBACK ->  (when Next delivers it, or
+//	                                                 Delivery.Accept or Refuse)
+//	incoming QoS 2:  <- PUBLISH          PUBREC ->  (likewise; a refusal ends the flow)
 //	                 <- PUBREL           PUBCOMP ->
 
 import (
@@ -524,22 +525,31 @@ func (r *releasedQoS2) forget() {
 }
 
 // acknowledge sends the acknowledgement of an incoming QoS 1 or 2 message
-// that the application has received (MQTT-4.3.2-4, MQTT-4.3.3-8). QoS 2
-// state is stored before PUBREC goes out, so the message is not delivered
-// twice even across a restart.
+// that the application has received (MQTT-4.3.2-4, MQTT-4.3.3-8): a success,
+// or the refusal in in.code (Delivery.Refuse, MQTT 5.0). QoS 2 state is
+// stored before a successful PUBREC goes out, so the message is not
+// delivered twice even across a restart. A refusing PUBREC ends the flow:
+// nothing is stored, and the identifier is free for a new message at once
+// (MQTT-4.3.3-9).
 //
 // While the client is reconnecting the acknowledgement is not sent: the
 // server sends the message again on the next connection, a QoS 1 message is
 // delivered again, and a QoS 2 message is answered with PUBREC without
-// being delivered again. A message from a session the server has since
-// forgotten is not acknowledged at all.
+// being delivered again (unless it was refused). A message from a session
+// the server has since forgotten is not acknowledged at all.
 func (c *Client) acknowledge(in *inbound) {
 	cn := c.current()
-	if in.qos == 1 {
+	code := in.code
+	if cn != nil && cn.version != wire.V5 {
+		code = wire.Success // 3.x has no reason codes (Refuse refuses them)
+	}
+	refused := code.IsError()
+	if in.qos == 1 || refused {
 		// Room for another (connection.receiving): on the connection
-		// it came by, which will never see the PUBACK if it is not the
-		// current one, and on the one the PUBACK goes out on, where the
-		// server may have sent it again.
+		// it came by, which will never see the answer if it is not the
+		// current one, and on the one the answer goes out on, where the
+		// server may have sent it again. A PUBACK, or a refusing
+		// PUBREC, is the last packet of its flow.
 		defer in.cn.answered(in.id)
 		if cn != nil {
 			defer cn.answered(in.id)
@@ -550,7 +560,14 @@ func (c *Client) acknowledge(in *inbound) {
 	}
 	if in.qos == 1 {
 		if cn != nil {
-			cn.w.post(&wire.Puback{PacketID: in.id})
+			cn.w.post(&wire.Puback{PacketID: in.id, ReasonCode: code})
+		}
+		return
+	}
+	if refused {
+		c.router.qos2Released(in.id) // not received: a new message may take the identifier
+		if cn != nil {
+			cn.w.post(&wire.Pubrec{PacketID: in.id, ReasonCode: code})
 		}
 		return
 	}

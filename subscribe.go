@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/culex-mqtt/mqtt/persist"
 	"github.com/culex-mqtt/mqtt/wire"
@@ -46,16 +48,16 @@ type Subscription struct {
 	abandoned bool
 
 	mu      sync.Mutex
-	queue   []delivery
+	queue   []queued
 	head    int
 	qos0    int           // QoS 0 messages in queue
-	bytes   int           // their size (delivery.size)
+	bytes   int           // their size (queued.size)
 	dropped int           // QoS 0 messages dropped because the queue was full
 	notify  chan struct{} // capacity 1: something was queued
 	closed  bool
 }
 
-type delivery struct {
+type queued struct {
 	msg   Message
 	in    *inbound // nil for QoS 0, and once acknowledged (acked)
 	acked bool     // a QoS 1/2 message acknowledged before Next took it (remove)
@@ -91,6 +93,9 @@ type inbound struct {
 	// the reader (router.ackHeld). Under the router's mu.
 	waiting bool
 	early   bool // acknowledged while held or waiting (router.dueLocked)
+	// code is the acknowledgement's reason code: Success, or the first
+	// refusal (Delivery.Refuse, MQTT 5.0 only).
+	code ReasonCode
 }
 
 // parked reports whether a is a message nobody can take for now: held for
@@ -346,17 +351,64 @@ func (s *Subscription) Filters() []Filter {
 
 // Next blocks until a message arrives and returns it. A QoS 1 or 2 message is
 // acknowledged to the server when Next returns it, not when it arrived: if
-// the process dies before, the server sends it again.
+// the process dies before, the server sends it again. NextDelivery leaves
+// the acknowledgement to the application instead.
 //
 // Next returns ErrClosed once the Subscription was unsubscribed (after its
 // queued messages were handed out), the client's error once the client has
 // ended, or ctx's error.
 func (s *Subscription) Next(ctx context.Context) (Message, error) {
+	d, err := s.take(ctx)
+	if err != nil {
+		return Message{}, err
+	}
+	if d.in != nil {
+		s.c.router.delivered(d.in)
+	}
+	return d.msg, nil
+}
+
+// NextDelivery is Next without the acknowledgement (MQTT.js
+// customHandleAcks): it blocks until a message arrives and returns it
+// unacknowledged, for the application to Accept once it has dealt with it,
+// or to Refuse with an MQTT 5.0 reason code. It returns the errors Next
+// returns. A Subscription may use both: each message is acknowledged by the
+// call that took it.
+//
+// Acknowledgements still leave in the order the messages arrived
+// (MQTT-4.6.0-2, MQTT-4.6.0-3), whatever their Subscription: one settled
+// early waits for those before it, and a message not yet settled holds back
+// the acknowledgements of every message that arrived after it. So that it
+// cannot hold them back for ever, a message not settled within
+// DialOptions.AckTimeout (one minute by default) is settled by the client:
+// refused with 0x80, unspecified error (MQTT 5.0), or acknowledged
+// (MQTT 3.x); a later Accept or Refuse reports it. Unsettled messages count
+// against the client's Receive Maximum (DialOptions.ReceiveMaximum): at
+// most that many, the server sends no more until they are acknowledged.
+//
+// A message that matched several Subscriptions is acknowledged once, when
+// each of them has handed it out with Next or settled it: refused if any
+// refused it (with the first refusal's code), else accepted.
+func (s *Subscription) NextDelivery(ctx context.Context) (*Delivery, error) {
+	d, err := s.take(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dv := &Delivery{Message: d.msg, c: s.c, in: d.in, acked: d.acked}
+	if d.in != nil {
+		dv.timer = time.AfterFunc(s.c.opts.AckTimeout, dv.expire)
+	}
+	return dv, nil
+}
+
+// take waits for the next queued message and takes it off the queue; the
+// caller sees to its acknowledgement.
+func (s *Subscription) take(ctx context.Context) (queued, error) {
 	for {
 		s.mu.Lock()
 		if s.head < len(s.queue) {
 			d := s.queue[s.head]
-			s.queue[s.head] = delivery{}
+			s.queue[s.head] = queued{}
 			s.head++
 			if s.head == len(s.queue) {
 				s.queue, s.head = s.queue[:0], 0
@@ -366,25 +418,139 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 				s.bytes -= d.size
 			}
 			s.mu.Unlock()
-			if d.in != nil {
-				s.c.router.delivered(d.in)
-			}
 			s.c.stats.delivered[d.msg.QoS%3].Add(1)
-			return d.msg, nil
+			return d, nil
 		}
 		closed := s.closed
 		s.mu.Unlock()
 		if closed {
-			return Message{}, ErrClosed
+			return queued{}, ErrClosed
 		}
 		select {
 		case <-s.notify:
 		case <-ctx.Done():
-			return Message{}, ctx.Err()
+			return queued{}, ctx.Err()
 		case <-s.c.done:
-			return Message{}, s.c.err
+			return queued{}, s.c.err
 		}
 	}
+}
+
+// Delivery is a message taken with Subscription.NextDelivery, whose
+// acknowledgement the application gives once it has dealt with it: Accept,
+// or Refuse. Its methods may be called from any goroutine; the first call
+// settles the message, later ones report that it is settled.
+type Delivery struct {
+	Message
+
+	c     *Client
+	in    *inbound // nil: nothing to acknowledge
+	acked bool     // a QoS 1/2 message acknowledged before it was taken
+	timer *time.Timer
+	state atomic.Int32 // unsettled, settledByApp or expired
+}
+
+// States of a Delivery.
+const (
+	unsettled    = iota
+	settledByApp // by Accept or Refuse
+	expired      // by the client, after DialOptions.AckTimeout
+)
+
+// Accept acknowledges the message: PUBACK for QoS 1, PUBREC for QoS 2 (the
+// client then completes the flow when the server releases it, storing the
+// identifier first, so that a resend is not delivered twice). Accept does
+// not wait: the acknowledgement leaves once those of the messages that
+// arrived before it have. A QoS 0 message has no acknowledgement; Accept
+// does nothing.
+//
+// Accept returns an error if the message was settled already, by Accept,
+// Refuse, or the client after DialOptions.AckTimeout, or if the client has
+// ended: then nothing is sent, and a server that keeps the session sends
+// the message again to the next client with its ClientID.
+func (d *Delivery) Accept() error { return d.settle("accepting", wire.Success) }
+
+// Refuse acknowledges the message with a reason code of 0x80 or above
+// (MQTT 5.0): wire.UnspecifiedError (0x80),
+// wire.ImplementationSpecificError (0x83), wire.NotAuthorized (0x87),
+// wire.TopicNameInvalid (0x90), wire.PacketIdentifierInUse (0x91),
+// wire.QuotaExceeded (0x97) or wire.PayloadFormatInvalid (0x99): the codes
+// PUBACK and PUBREC may carry (MQTT-3.4.2-1, MQTT-3.5.2-1). Like Accept it
+// does not wait, and the refusal leaves in its turn.
+//
+// A refusal does not have the server send the message again: it tells the
+// server the message was not processed. For QoS 2 it ends the flow: the
+// message is not recorded as received, and the server's next message with
+// the same packet identifier is a new one (MQTT-4.3.3-9).
+//
+// MQTT 3.x has no refusals: on a message that arrived over 3.x, Refuse
+// returns an error matching ErrInvalid and leaves the message unsettled, to
+// Accept. So it does for a code that is no refusal. A QoS 0 message has no
+// acknowledgement to refuse: Refuse does nothing. A QoS 1 or 2 message
+// acknowledged before NextDelivery took it (one that was held for a
+// Subscribe, see Client.Dropped, or queued in a Subscription that was
+// unsubscribed) cannot be refused any more: Refuse says so. Otherwise it
+// returns the errors of Accept.
+func (d *Delivery) Refuse(code ReasonCode) error {
+	if !refusals[code] {
+		return invalidf("refusal", "reason code %#02x (%v) does not refuse a message; PUBACK and PUBREC refuse with "+
+			"0x80, 0x83, 0x87, 0x90, 0x91, 0x97 or 0x99 (MQTT-3.4.2-1)", byte(code), code)
+	}
+	if d.in != nil && d.in.cn.version != wire.V5 {
+		return invalidf("refusal", "MQTT %v has no refusals, only acknowledgements: Accept the message, or use MQTT 5.0", d.in.cn.version)
+	}
+	return d.settle("refusing", code)
+}
+
+// refusals are the reason codes of PUBACK and PUBREC of 0x80 and above
+// (MQTT 5.0 sections 3.4.2.1, 3.5.2.1).
+var refusals = map[ReasonCode]bool{
+	wire.UnspecifiedError: true, wire.ImplementationSpecificError: true, wire.NotAuthorized: true,
+	wire.TopicNameInvalid: true, wire.PacketIdentifierInUse: true, wire.QuotaExceeded: true,
+	wire.PayloadFormatInvalid: true,
+}
+
+// settle settles the message with code, once.
+func (d *Delivery) settle(verb string, code ReasonCode) error {
+	if !d.state.CompareAndSwap(unsettled, settledByApp) {
+		if d.state.Load() == expired {
+			how := "refused it (0x80)"
+			if d.in.cn.version != wire.V5 {
+				how = "acknowledged it"
+			}
+			return fmt.Errorf("mqtt: %s the message on %q: too late: the client %s after DialOptions.AckTimeout (%v)",
+				verb, d.Topic, how, d.c.opts.AckTimeout)
+		}
+		return fmt.Errorf("mqtt: %s the message on %q: it was accepted or refused before", verb, d.Topic)
+	}
+	if d.in == nil {
+		if d.acked && code.IsError() {
+			return fmt.Errorf("mqtt: refusing the message on %q: it was acknowledged before NextDelivery took it "+
+				"(held for a Subscribe, or queued when its Subscription was unsubscribed)", d.Topic)
+		}
+		return nil
+	}
+	d.timer.Stop()
+	d.c.router.settled(d.in, code)
+	if err := d.c.Err(); err != nil {
+		return wrapf(err, "%s the message on %q: not acknowledged", verb, d.Topic)
+	}
+	return nil
+}
+
+// expire settles a message the application did not settle within
+// DialOptions.AckTimeout, so that the acknowledgements behind it can leave.
+func (d *Delivery) expire() {
+	if !d.state.CompareAndSwap(unsettled, expired) {
+		return
+	}
+	code := wire.Success
+	if d.in.cn.version == wire.V5 {
+		code = wire.UnspecifiedError
+	}
+	d.c.logInfo("a message taken with NextDelivery was not settled within AckTimeout", "topic", d.Topic,
+		"timeout", d.c.opts.AckTimeout, "reason", code.String())
+	d.c.router.settled(d.in, code)
 }
 
 // Dropped returns how many QoS 0 messages this Subscription dropped because
@@ -438,7 +604,7 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 }
 
 // push queues a delivery without blocking.
-func (s *Subscription) push(d delivery) bool {
+func (s *Subscription) push(d queued) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -509,8 +675,8 @@ type router struct {
 	session int // counts the sessions the server started for us
 	subs    []*Subscription
 	nextSub int
-	held    []delivery        // messages that matched no subscription yet
-	heldLen int               // their size (delivery.size)
+	held    []queued          // messages that matched no subscription yet
+	heldLen int               // their size (queued.size)
 	dropped int               // messages no Subscription accounts for (Client.Dropped)
 	acks    []*inbound        // in arrival order
 	qos2    map[uint16]uint8  // incoming QoS 2 identifiers not yet released
@@ -739,7 +905,7 @@ func (r *router) route(p *wire.Publish, in *inbound) {
 			}
 		}
 	}
-	d := delivery{msg: m, in: in, size: sizeOf(&m), alone: len(to) == 1}
+	d := queued{msg: m, in: in, size: sizeOf(&m), alone: len(to) == 1}
 	if in != nil && len(to) > 0 && !slices.ContainsFunc(to, func(s *Subscription) bool { return s.granted }) {
 		in.waiting = true // unset when the SUBACK comes (grant)
 	}
@@ -776,7 +942,7 @@ func (r *router) route(p *wire.Publish, in *inbound) {
 // reports false when d does not fit: the held messages, whatever their QoS,
 // are bounded like a Subscription's QoS 0 messages, by maxQueuedQoS0 and
 // DialOptions.MaxQueuedBytes (one larger than that fits alone).
-func (r *router) holdLocked(d delivery) bool {
+func (r *router) holdLocked(d queued) bool {
 	if len(r.held) >= maxQueuedQoS0 || (r.heldLen > 0 && r.heldLen+d.size > r.c.opts.MaxQueuedBytes) {
 		return false
 	}
@@ -797,12 +963,20 @@ func (r *router) wants(s *Subscription, m *Message) bool {
 	return s.matches(m.Topic)
 }
 
-// delivered records that one delivery of in was handed out, and sends the
-// acknowledgements that are now due, in arrival order.
-func (r *router) delivered(in *inbound) {
+// delivered records that one delivery of in was handed out by Next.
+func (r *router) delivered(in *inbound) { r.settled(in, wire.Success) }
+
+// settled records that one delivery of in was handed out (Next) or settled
+// (Delivery) with code, and sends the acknowledgements that are now due, in
+// arrival order. A refusal is kept for the acknowledgement: the first, when
+// several Subscriptions had the message.
+func (r *router) settled(in *inbound, code ReasonCode) {
 	r.ackMu.Lock()
 	defer r.ackMu.Unlock()
 	r.mu.Lock()
+	if code.IsError() && !in.code.IsError() {
+		in.code = code
+	}
 	in.pending--
 	if in.pending > 0 {
 		r.mu.Unlock()
