@@ -60,7 +60,7 @@ type Message struct {
 	UserProperties  []UserProperty
 
 	// Received only.
-	SubscriptionIDs []int // the identifiers of the subscriptions it matched (v5)
+	SubscriptionIDs []int // the identifiers of the subscriptions it matched (v5; Subscription.ID)
 	Duplicate       bool  // the broker may have sent it before (DUP flag)
 }
 

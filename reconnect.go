@@ -379,7 +379,7 @@ func (c *Client) establish(cn *connection, ack *wire.Connack, first bool) error 
 // session, to the filters of every open Subscription. Nobody waits for
 // these SUBACKs; a refusal is logged and closes nothing.
 func (c *Client) resubscribe(cn *connection) {
-	for _, pkt := range c.router.resubscriptions(cn.subIDs) {
+	for _, pkt := range c.router.resubscriptions(cn.version, cn.subIDs) {
 		o, err := c.sess.beginRequest(pkt, pkt.Filters[0].Topic, func(r result) {
 			for i, code := range r.codes {
 				if code.IsError() && i < len(pkt.Filters) {

@@ -39,10 +39,11 @@ const defaultMaxQueuedBytes = 16 << 20
 // out in the order they arrived. It is safe for concurrent use.
 type Subscription struct {
 	c       *Client
-	id      int      // v5 subscription identifier, 0 when not used
-	asked   []Filter // as subscribed, for subscribing again
-	filters []Filter // with the granted QoS; guarded by the router's mu
-	granted bool     // SUBACK arrived; guarded by the router's mu
+	id      int            // v5 subscription identifier, 0 when not used
+	asked   []Filter       // as subscribed, for subscribing again
+	props   []UserProperty // v5: the SUBSCRIBE's user properties (SubscribeWith)
+	filters []Filter       // with the granted QoS; guarded by the router's mu
+	granted bool           // SUBACK arrived; guarded by the router's mu
 	// abandoned: its Subscribe failed after sending SUBSCRIBE; registered
 	// until release has the server forget it. Guarded by the router's mu.
 	abandoned bool
@@ -111,6 +112,23 @@ func (a *inbound) parked() bool { return a.held || a.waiting }
 // same: the client unsubscribes again once the SUBACK arrives, and until
 // then drops the messages only that subscription matched (Client.Dropped).
 func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscription, error) {
+	return c.SubscribeWith(ctx, nil, filters...)
+}
+
+// SubscribeOptions are the MQTT 5.0 properties of a SUBSCRIBE, for
+// SubscribeWith. The subscription identifier is the client's (see
+// Subscription.ID).
+type SubscribeOptions struct {
+	// UserProperties go with the SUBSCRIBE, and with the one that
+	// subscribes again after a reconnection to a server that kept no
+	// session.
+	UserProperties []UserProperty
+}
+
+// SubscribeWith is Subscribe with the properties of opts (MQTT 5.0); nil
+// opts is Subscribe. Over MQTT 3.x, properties are refused before anything
+// is sent (ErrInvalid), not dropped.
+func (c *Client) SubscribeWith(ctx context.Context, opts *SubscribeOptions, filters ...Filter) (*Subscription, error) {
 	if len(filters) == 0 {
 		return nil, invalidf("subscribe", "it needs at least one filter") // MQTT-3.8.3-2
 	}
@@ -131,13 +149,24 @@ func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscriptio
 		}
 	}
 	s := &Subscription{c: c, asked: slices.Clone(filters), filters: slices.Clone(filters), notify: make(chan struct{}, 1)}
+	if opts != nil && len(opts.UserProperties) > 0 {
+		if cn.version != wire.V5 {
+			return nil, invalidf("subscribe", "user properties need MQTT 5.0; the server speaks %v", cn.version)
+		}
+		s.props = slices.Clone(opts.UserProperties)
+	}
 	if cn.subIDs {
 		s.id = c.router.newSubID()
+	}
+	pkt := s.subscribePacket(cn.version, cn.subIDs)
+	if s.props != nil {
+		if err := checkSize(cn, pkt); err != nil {
+			return nil, invalidf("subscribe", "%w", err)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, notSent("subscribe", err)
 	}
-	pkt := s.subscribePacket(cn.subIDs)
 	c.keepReading() // for SUBACK and the messages
 	// Registered before SUBACK, since retained messages may arrive first,
 	// and before the SUBSCRIBE has its packet identifier, so that release
@@ -276,19 +305,51 @@ func hasFilter(s *Subscription, topic string) bool {
 	return slices.ContainsFunc(s.filters, func(f Filter) bool { return f.Topic == topic })
 }
 
-// subscribePacket is the SUBSCRIBE for s's filters as asked, with its
-// subscription identifier where the server has them. Once s is registered,
-// it is called with the router's mu held.
-func (s *Subscription) subscribePacket(subIDs bool) *wire.Subscribe {
+// subscribePacket is the SUBSCRIBE for s's filters as asked, for protocol
+// version v, with its subscription identifier where the server has them
+// and its user properties. Once s is registered, it is called with the
+// router's mu held.
+func (s *Subscription) subscribePacket(v wire.Version, subIDs bool) *wire.Subscribe {
 	pkt := &wire.Subscribe{Filters: make([]wire.Filter, len(s.asked))}
 	for i, f := range s.asked {
 		pkt.Filters[i] = wire.Filter{Topic: f.Topic, QoS: byte(f.QoS), NoLocal: f.NoLocal,
 			RetainAsPublished: f.RetainAsPublished, RetainHandling: f.RetainHandling}
 	}
+	if v != wire.V5 {
+		return pkt
+	}
 	if subIDs && s.id != 0 {
 		pkt.Properties = &wire.Properties{SubscriptionIDs: []int{s.id}}
 	}
+	if s.props != nil {
+		if pkt.Properties == nil {
+			pkt.Properties = &wire.Properties{}
+		}
+		pkt.Properties.UserProperties = s.props
+	}
 	return pkt
+}
+
+// checkSize checks that pkt, which carries user properties, can be encoded
+// and fits the server's Maximum Packet Size (MQTT-3.2.2-15).
+func checkSize(cn *connection, pkt wire.Packet) error {
+	// A packet identifier is counted in the size; it is set later.
+	switch p := pkt.(type) {
+	case *wire.Subscribe:
+		p.PacketID = 1
+		defer func() { p.PacketID = 0 }()
+	case *wire.Unsubscribe:
+		p.PacketID = 1
+		defer func() { p.PacketID = 0 }()
+	}
+	b, err := pkt.Append(nil, cn.version)
+	if err != nil {
+		return err
+	}
+	if cn.maxPacketSize > 0 && len(b) > cn.maxPacketSize {
+		return fmt.Errorf("%w: %v of %d bytes, the server's limit is %d (MQTT-3.2.2-15)", ErrPacketTooLarge, pkt.Type(), len(b), cn.maxPacketSize)
+	}
+	return nil
 }
 
 // wait waits for the acknowledgement of a SUBSCRIBE or UNSUBSCRIBE. A lost
@@ -308,6 +369,19 @@ func (c *Client) wait(ctx context.Context, o *op, what string) (result, error) {
 // subscribed) and blocks until the server's UNSUBACK. Subscriptions whose
 // filters are all gone stop receiving.
 func (c *Client) Unsubscribe(ctx context.Context, topics ...string) error {
+	return c.UnsubscribeWith(ctx, nil, topics...)
+}
+
+// UnsubscribeOptions are the MQTT 5.0 properties of an UNSUBSCRIBE, for
+// UnsubscribeWith.
+type UnsubscribeOptions struct {
+	UserProperties []UserProperty
+}
+
+// UnsubscribeWith is Unsubscribe with the properties of opts (MQTT 5.0);
+// nil opts is Unsubscribe. Over MQTT 3.x, properties are refused before
+// anything is sent (ErrInvalid), not dropped.
+func (c *Client) UnsubscribeWith(ctx context.Context, opts *UnsubscribeOptions, topics ...string) error {
 	if len(topics) == 0 {
 		return invalidf("unsubscribe", "it needs at least one topic filter") // MQTT-3.10.3-2
 	}
@@ -316,10 +390,20 @@ func (c *Client) Unsubscribe(ctx context.Context, topics ...string) error {
 			return invalidf("unsubscribe", "%w", err)
 		}
 	}
+	pkt := &wire.Unsubscribe{Topics: topics}
+	if opts != nil && len(opts.UserProperties) > 0 {
+		cn := c.cn.Load()
+		if cn.version != wire.V5 {
+			return invalidf("unsubscribe", "user properties need MQTT 5.0; the server speaks %v", cn.version)
+		}
+		pkt.Properties = &wire.Properties{UserProperties: slices.Clone(opts.UserProperties)}
+		if err := checkSize(cn, pkt); err != nil {
+			return invalidf("unsubscribe", "%w", err)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return notSent("unsubscribe", err)
 	}
-	pkt := &wire.Unsubscribe{Topics: topics}
 	c.keepReading() // for UNSUBACK
 	o, err := c.sess.beginRequest(pkt, topics[0], nil)
 	if err != nil {
@@ -340,6 +424,12 @@ func (c *Client) Unsubscribe(ctx context.Context, topics ...string) error {
 	}
 	return nil
 }
+
+// ID returns the subscription identifier of s (MQTT 5.0): the number that
+// the client sent in s's SUBSCRIBE and the server puts in the
+// SubscriptionIDs of every message that matched it. 0: none, over MQTT 3.x
+// and with a server that has no subscription identifiers.
+func (s *Subscription) ID() int { return s.id }
 
 // Filters returns the subscription's filters, each with the QoS the server
 // granted.
@@ -722,13 +812,13 @@ func (r *router) current(in *inbound) bool {
 
 // resubscriptions returns a SUBSCRIBE for each subscription whose SUBACK
 // has arrived, for a server that has forgotten them.
-func (r *router) resubscriptions(subIDs bool) []*wire.Subscribe {
+func (r *router) resubscriptions(v wire.Version, subIDs bool) []*wire.Subscribe {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var pkts []*wire.Subscribe
 	for _, s := range r.subs {
 		if s.granted && len(s.asked) > 0 {
-			pkts = append(pkts, s.subscribePacket(subIDs))
+			pkts = append(pkts, s.subscribePacket(v, subIDs))
 		}
 	}
 	return pkts
