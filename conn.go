@@ -778,8 +778,14 @@ func (c *Client) waitEnded() {
 // message in flight has been acknowledged (or ctx ends), reconnecting if it
 // must, then sends DISCONNECT and closes the connection, so the server
 // discards the will. It returns ctx's error when ctx ended before the drain
-// was complete; the client is closed either way.
+// was complete; the client is closed either way. DisconnectWith says why
+// (MQTT 5.0).
 func (c *Client) Disconnect(ctx context.Context) error {
+	return c.disconnect(ctx, &wire.Disconnect{})
+}
+
+// disconnect ends the client as Disconnect does, with pkt as its DISCONNECT.
+func (c *Client) disconnect(ctx context.Context, pkt *wire.Disconnect) error {
 	if c.sess.pending.Load() > 0 {
 		c.keepReading() // for the answers drain waits for
 	}
@@ -794,7 +800,7 @@ func (c *Client) Disconnect(ctx context.Context) error {
 	// must not take that for a loss.
 	c.ending.Store(true)
 	if cn := c.current(); cn != nil {
-		cn.w.sendLast(&wire.Disconnect{}) // MQTT-3.14.4-1: nothing after it
+		cn.w.sendLast(pkt) // MQTT-3.14.4-1: nothing after it
 	}
 	c.end(ErrClosed)
 	c.waitEnded()
