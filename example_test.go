@@ -348,3 +348,60 @@ func ExampleSubscription_NextDelivery() {
 	// done: resize photo.jpg
 	// refused: launch rocket
 }
+
+// A service that answers requests: Serve has the handler answer each
+// request its Subscription receives, on the request's response topic.
+func ExampleResponder() {
+	broker := mqtttest.NewServer()
+	defer broker.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	service, err := mqtt.Dial(ctx, broker.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer service.Close()
+	requests, err := service.Subscribe(ctx, mqtt.Filter{Topic: "prices/lookup", QoS: mqtt.QoS1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	prices := map[string]string{"coffee": "4.20", "tea": "3.10"}
+	lookup := &mqtt.Responder{Handler: func(ctx context.Context, req mqtt.Message) ([]byte, error) {
+		price, ok := prices[string(req.Payload)]
+		if !ok {
+			return nil, fmt.Errorf("no price for %q", req.Payload)
+		}
+		return []byte(price), nil
+	}}
+	serveCtx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- lookup.Serve(serveCtx, requests) }()
+
+	c, err := mqtt.Dial(ctx, broker.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	for _, item := range []string{"coffee", "cake"} {
+		resp, err := c.Request(ctx, mqtt.Message{Topic: "prices/lookup", Payload: []byte(item), QoS: mqtt.QoS1})
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, p := range resp.UserProperties {
+			if p.Key == "error" { // the handler failed
+				fmt.Printf("%s: %s\n", item, p.Value)
+			}
+		}
+		if len(resp.Payload) > 0 {
+			fmt.Printf("%s: %s\n", item, resp.Payload)
+		}
+	}
+
+	stop() // Serve returns once its handlers have, and unsubscribes
+	fmt.Println(errors.Is(<-served, context.Canceled))
+	// Output:
+	// coffee: 4.20
+	// cake: no price for "cake"
+	// true
+}

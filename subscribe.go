@@ -301,6 +301,17 @@ func (c *Client) release(s *Subscription, asked []Filter, res result) {
 	}
 }
 
+// unsubscribeLater unsubscribes s without waiting for the UNSUBACK, for a
+// caller that cannot wait (Responder.Serve, whose ctx ended). s is
+// withdrawn: what it had queued and nobody took goes back to the held
+// messages, for the next Subscribe that matches, and until the UNSUBACK
+// what matches s alone is dropped (release).
+func (c *Client) unsubscribeLater(s *Subscription) {
+	filters := s.Filters()
+	c.router.withdraw(s, true)
+	c.release(s, filters, result{codes: make([]ReasonCode, len(filters))})
+}
+
 func hasFilter(s *Subscription, topic string) bool {
 	return slices.ContainsFunc(s.filters, func(f Filter) bool { return f.Topic == topic })
 }
@@ -885,10 +896,11 @@ func (r *router) remove(s *Subscription) {
 	}
 }
 
-// withdraw takes back s, whose Subscribe failed. What s received (held
-// messages add gave it, retained messages sent before the SUBACK), which
-// the application will never see, goes back to the held messages for the
-// next Subscribe that matches, unless another Subscription has it too. With
+// withdraw takes back s, whose Subscribe failed, or which unsubscribeLater
+// stops. What s received and nobody took (held messages add gave it,
+// retained messages sent before the SUBACK) goes back to the held messages
+// for the next Subscribe that matches, unless another Subscription has it
+// too. With
 // abandoned, the server has the subscription, or will have it (the
 // SUBSCRIBE was sent): s stays registered until release has the server
 // forget it, so that what matches s alone is dropped rather than held for
