@@ -283,6 +283,7 @@ func TestAbandonedSubscribeGivesBackHeldMessages(t *testing.T) {
 		c, p := dialPeer(t, wire.V311, &wire.Connack{SessionPresent: true}, &mqtt.DialOptions{ClientID: "x", KeepSession: true})
 		r := p.record()
 		p.send(&wire.Publish{QoS: 1, PacketID: 1, Topic: "a", Payload: []byte("held")})
+		synctest.Wait() // held before the Subscribe, not routed to its withdrawn Subscription
 		ctx, cancel := context.WithCancel(context.Background())
 		res := async(func() error {
 			_, err := c.Subscribe(ctx, mqtt.Filter{Topic: "a", QoS: mqtt.QoS1})
