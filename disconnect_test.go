@@ -159,10 +159,11 @@ func TestDisconnectWithWhileReconnecting(t *testing.T) {
 	})
 }
 
-// Against mosquitto: DISCONNECT 0x04 has the will published; a session
-// expiry set at DISCONNECT keeps the session for the next connection, and
-// EndSession ends it; every message carries the identifier of the
-// subscription it matched (MQTT-3.3.4-3).
+// Against mosquitto: DISCONNECT 0x04 has the will published; with a
+// session expiry set at DISCONNECT the session survives the connection, its
+// messages queued for the next one (MQTT-3.1.2-23), and EndSession ends it;
+// every message carries the identifier of the subscription it matched
+// (MQTT-3.3.4-3).
 func TestMosquittoDisconnectWith(t *testing.T) {
 	t.Parallel()
 	b := mosquitto.Start(t, mosquitto.Options{})

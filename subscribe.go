@@ -386,6 +386,7 @@ func (c *Client) Unsubscribe(ctx context.Context, topics ...string) error {
 // UnsubscribeOptions are the MQTT 5.0 properties of an UNSUBSCRIBE, for
 // UnsubscribeWith.
 type UnsubscribeOptions struct {
+	// UserProperties go with the UNSUBSCRIBE.
 	UserProperties []UserProperty
 }
 
@@ -483,9 +484,9 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 // cannot hold them back for ever, a message not settled within
 // DialOptions.AckTimeout (one minute by default) is settled by the client:
 // refused with 0x80, unspecified error (MQTT 5.0), or acknowledged
-// (MQTT 3.x); a later Accept or Refuse reports it. Unsettled messages count
-// against the client's Receive Maximum (DialOptions.ReceiveMaximum): at
-// most that many, the server sends no more until they are acknowledged.
+// (MQTT 3.x); a later Accept or Refuse reports it. Unacknowledged messages
+// count against the client's Receive Maximum (DialOptions.ReceiveMaximum):
+// while that many are, the server sends no more QoS 1 and 2 messages.
 //
 // A message that matched several Subscriptions is acknowledged once, when
 // each of them has handed it out with Next or settled it: refused if any
@@ -649,8 +650,10 @@ func (d *Delivery) expire() {
 	if d.in.cn.version == wire.V5 {
 		code = wire.UnspecifiedError
 	}
-	d.c.logInfo("a message taken with NextDelivery was not settled within AckTimeout", "topic", d.Topic,
-		"timeout", d.c.opts.AckTimeout, "reason", code.String())
+	if d.c.Err() == nil {
+		d.c.logInfo("a message taken with NextDelivery was not settled within AckTimeout", "topic", d.Topic,
+			"timeout", d.c.opts.AckTimeout, "reason", code.String())
+	}
 	d.c.router.settled(d.in, code)
 }
 
