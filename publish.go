@@ -549,10 +549,13 @@ func (c *Client) acknowledge(in *inbound) {
 		// it came by, which will never see the answer if it is not the
 		// current one, and on the one the answer goes out on, where the
 		// server may have sent it again. A PUBACK, or a refusing
-		// PUBREC, is the last packet of its flow.
-		defer in.cn.answered(in.id)
+		// PUBREC, is the last packet of its flow. Made before the
+		// answer goes out: a server that has it may send the next
+		// message at once, and the reader must not count that one
+		// beyond the Receive Maximum (MQTT-3.3.4-9).
+		in.cn.answered(in.id)
 		if cn != nil {
-			defer cn.answered(in.id)
+			cn.answered(in.id)
 		}
 	}
 	if !c.router.current(in) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/mqtttest"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
@@ -243,4 +244,36 @@ func TestReceiveMaximumBeforeSubackV311(t *testing.T) {
 			}
 		}
 	})
+}
+
+// MQTT-3.3.4-9, MQTT-4.3.2-4: the client makes room for another message
+// before its PUBACK goes out. A server that keeps to the client's Receive
+// Maximum may send the next message as soon as it has the PUBACK, and the
+// reader must not count that one beyond the maximum: the client counted it
+// now and then, and disconnected a server that did nothing wrong with
+// 0x93. Over TCP, with a maximum of 1, each PUBACK releases the next
+// message at once.
+func TestReceiveMaximumRoomBeforePuback(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancelCause(testCtx(t))
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ReceiveMaximum: 1, OnConnectionLost: cancel})
+	s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "t", QoS: mqtt.QoS1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	go func() {
+		for range n {
+			if srv.Publish(&wire.Publish{Topic: "t", QoS: 1, Payload: []byte("x")}) != nil {
+				return
+			}
+		}
+	}()
+	for i := range n {
+		if _, err := s.Next(ctx); err != nil {
+			t.Fatalf("message %d: %v (%v)", i, err, context.Cause(ctx))
+		}
+	}
 }
