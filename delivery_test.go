@@ -291,8 +291,40 @@ func TestDeliveryRefuseInvalid(t *testing.T) {
 
 // A held message acknowledged early, because a later one was acknowledged
 // (see TestHeldMessagesDoNotHoldBackAcks), cannot be refused when
-// NextDelivery takes it: Refuse says so; Accept has nothing left to do.
+// NextDelivery takes it: Refuse says so; Accept has nothing left to do. So
+// for one that arrived before its Subscribe's SUBACK.
 func TestDeliveryHeldAcknowledged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		r := p.record()
+		live := r.subscribe(c, mqtt.Filter{Topic: "live", QoS: mqtt.QoS1})
+		subscribed := make(chan *mqtt.Subscription, 1)
+		go func() {
+			s, err := c.Subscribe(context.Background(), mqtt.Filter{Topic: "early", QoS: mqtt.QoS1})
+			if err != nil {
+				t.Error(err)
+			}
+			subscribed <- s
+		}()
+		sub, ok := r.next().(*wire.Subscribe)
+		if !ok {
+			t.Fatal("expected SUBSCRIBE")
+		}
+		p.send(&wire.Publish{QoS: 1, PacketID: 1, Topic: "early", Payload: []byte("before the SUBACK")},
+			&wire.Publish{QoS: 1, PacketID: 2, Topic: "live", Payload: []byte("live")})
+		expectNext(t, live, "live")
+		if diff := cmp.Diff([]string{"PUBACK 1", "PUBACK 2"}, r.acks()); diff != "" {
+			t.Fatalf("(-want +got):\n%s", diff)
+		}
+		p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS1}})
+		d := take(t, <-subscribed, "before the SUBACK")
+		if err := d.Refuse(wire.NotAuthorized); err == nil || !strings.Contains(err.Error(), "acknowledged before") {
+			t.Errorf("Refuse of a message acknowledged before its SUBACK: %v", err)
+		}
+		if got := r.acks(); len(got) != 0 {
+			t.Errorf("sent %v", got)
+		}
+	})
 	synctest.Test(t, func(t *testing.T) {
 		c, p := dialPeer(t, wire.V5, &wire.Connack{SessionPresent: true}, &mqtt.DialOptions{ClientID: "x", KeepSession: true})
 		r := p.record()

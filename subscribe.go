@@ -497,7 +497,13 @@ func (s *Subscription) NextDelivery(ctx context.Context) (*Delivery, error) {
 		return nil, err
 	}
 	dv := &Delivery{Message: d.msg, c: s.c, in: d.in, acked: d.acked}
-	if d.in != nil {
+	if d.in != nil && s.c.router.early(d.in) {
+		// Acknowledged while s waited for its SUBACK (router.dueLocked):
+		// handed out as it is.
+		s.c.router.delivered(d.in)
+		dv.in, dv.acked = nil, true
+	}
+	if dv.in != nil {
 		dv.timer = time.AfterFunc(s.c.opts.AckTimeout, dv.expire)
 	}
 	return dv, nil
@@ -589,10 +595,12 @@ func (d *Delivery) Accept() error { return d.settle("accepting", wire.Success) }
 // returns an error matching ErrInvalid and leaves the message unsettled, to
 // Accept. So it does for a code that is no refusal. A QoS 0 message has no
 // acknowledgement to refuse: Refuse does nothing. A QoS 1 or 2 message
-// acknowledged before NextDelivery took it (one that was held for a
-// Subscribe, see Client.Dropped, or queued in a Subscription that was
-// unsubscribed) cannot be refused any more: Refuse says so. Otherwise it
-// returns the errors of Accept.
+// acknowledged before NextDelivery took it cannot be refused any more:
+// Refuse says so. Such are those that had to wait without holding back the
+// acknowledgements of later messages: held for a Subscribe (see
+// Client.Dropped), arrived before their Subscribe's SUBACK, or queued in a
+// Subscription that was unsubscribed. Otherwise Refuse returns the errors
+// of Accept.
 func (d *Delivery) Refuse(code ReasonCode) error {
 	if !refusals[code] {
 		return invalidf("refusal", "reason code %#02x (%v) does not refuse a message; PUBACK and PUBREC refuse with "+
@@ -628,7 +636,7 @@ func (d *Delivery) settle(verb string, code ReasonCode) error {
 	if d.in == nil {
 		if d.acked && code.IsError() {
 			return fmt.Errorf("mqtt: refusing the message on %q: it was acknowledged before NextDelivery took it "+
-				"(held for a Subscribe, or queued when its Subscription was unsubscribed)", d.Topic)
+				"(held for a Subscribe, arrived before the SUBACK, or queued when its Subscription was unsubscribed)", d.Topic)
 		}
 		return nil
 	}
@@ -1066,6 +1074,14 @@ func (r *router) wants(s *Subscription, m *Message) bool {
 		return slices.Contains(m.SubscriptionIDs, s.id)
 	}
 	return s.matches(m.Topic)
+}
+
+// early reports whether in was acknowledged before anybody could take it
+// (dueLocked).
+func (r *router) early(in *inbound) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return in.early
 }
 
 // delivered records that one delivery of in was handed out by Next.
