@@ -938,7 +938,6 @@ func (r *router) withdraw(s *Subscription, abandoned bool) {
 			}
 			r.dropped++
 			r.c.stats.dropped.Add(1)
-			r.c.stats.dropped.Add(1)
 		}
 		if in := d.in; in != nil {
 			in.pending--

@@ -173,6 +173,9 @@ func TestAbandonedSubscribe(t *testing.T) {
 				if got := c.Dropped(); got != 3 {
 					t.Errorf("Dropped() = %d, want 3", got)
 				}
+				if got := c.Stats().Dropped; got != 3 {
+					t.Errorf("Stats().Dropped = %d, want 3", got)
+				}
 				p.send(&wire.Pubrel{PacketID: 2}) // MQTT-4.3.3-11
 				if diff := cmp.Diff([]string{"PUBCOMP 2"}, r.sent()); diff != "" {
 					t.Errorf("after PUBREL (-want +got):\n%s", diff)
@@ -206,6 +209,9 @@ func TestAbandonedSubscribe(t *testing.T) {
 				}
 				if got := c.Dropped(); got != 4 {
 					t.Errorf("Dropped() = %d, want 4", got)
+				}
+				if got := c.Stats().Dropped; got != 4 {
+					t.Errorf("Stats().Dropped = %d, want 4", got)
 				}
 			})
 		})
@@ -315,6 +321,9 @@ func TestAbandonedSubscribeGivesBackHeldMessages(t *testing.T) {
 		if got := c.Dropped(); got != 0 {
 			t.Errorf("Dropped() = %d, want 0", got)
 		}
+		if got := c.Stats().Dropped; got != 0 {
+			t.Errorf("Stats().Dropped = %d, want 0", got)
+		}
 	})
 }
 
@@ -365,6 +374,9 @@ func TestSubscribeRetriedAfterCancel(t *testing.T) {
 		if got := c.Dropped(); got != 0 {
 			t.Errorf("Dropped() = %d, want 0", got)
 		}
+		if got := c.Stats().Dropped; got != 0 {
+			t.Errorf("Stats().Dropped = %d, want 0", got)
+		}
 	})
 }
 
@@ -404,6 +416,9 @@ func TestSubscribeRefusedDropsUntilUnsubscribed(t *testing.T) {
 		if got := c.Dropped(); got != 1 {
 			t.Errorf("Dropped() = %d, want 1", got)
 		}
+		if got := c.Stats().Dropped; got != 1 {
+			t.Errorf("Stats().Dropped = %d, want 1", got)
+		}
 		p.send(&wire.Unsuback{PacketID: un.PacketID, ReasonCodes: []wire.ReasonCode{wire.Success}})
 		if got := r.sent(); len(got) != 0 {
 			t.Errorf("after the UNSUBACK the client sent %v", got)
@@ -439,6 +454,9 @@ func TestHeldMessagesDoNotHoldBackAcks(t *testing.T) {
 		}
 		if got := c.Dropped(); got != 0 {
 			t.Errorf("Dropped() = %d, want 0", got)
+		}
+		if got := c.Stats().Dropped; got != 0 {
+			t.Errorf("Stats().Dropped = %d, want 0", got)
 		}
 	})
 }
