@@ -18,8 +18,18 @@ import (
 func TestRabbitMQ(t *testing.T) {
 	t.Parallel()
 	b := rabbitmq.Start(t, rabbitmq.Options{})
-	// Version is set: asked for 5.0, RabbitMQ before 3.13 closes the
-	// connection without a CONNACK.
+	// Asked for 5.0, RabbitMQ before 3.13 closes the connection without a
+	// CONNACK: with Version 0 the client falls back to 3.1.1 on that.
+	t.Run("version-fallback", func(t *testing.T) {
+		t.Parallel()
+		c := dialT(t, b.MQTTURL, nil)
+		if v := c.Version(); v != mqtt.V311 {
+			t.Fatalf("Version() = %v, want 3.1.1 after the fall back", v)
+		}
+		if err := c.Publish(testCtx(t), mqtt.Message{Topic: "fallback", QoS: mqtt.QoS1}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	v311 := &mqtt.DialOptions{Version: mqtt.V311}
 	for _, v := range []mqtt.Version{mqtt.V311, mqtt.V31} {
 		t.Run(v.String(), func(t *testing.T) {
