@@ -458,8 +458,19 @@ type releasedQoS2 struct {
 	mu       sync.Mutex
 	seed     maphash.Seed
 	pending  map[uint16]uint64 // fingerprints of the messages not yet released
-	released map[uint16]uint64
-	order    []uint16 // released identifiers, oldest first, for the bound
+	released map[uint16]releasedMsg
+	// The last maxReleased releases, a ring, for the bound: the oldest is
+	// forgotten when a new one comes, unless its identifier was released
+	// again since (then seq differs).
+	ring [maxReleased]releasedAt
+	seq  uint64 // counts releases
+}
+
+type releasedMsg struct{ sum, seq uint64 }
+
+type releasedAt struct {
+	id  uint16
+	seq uint64
 }
 
 const maxReleased = 1024
@@ -480,7 +491,7 @@ func (r *releasedQoS2) resent(p *wire.Publish) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old, ok := r.released[p.PacketID]; ok {
-		if p.Dup && old == sum {
+		if p.Dup && old.sum == sum {
 			return true // still remembered: its PUBREL may come again
 		}
 		delete(r.released, p.PacketID) // a new message under that identifier
@@ -502,17 +513,15 @@ func (r *releasedQoS2) release(id uint16) {
 	}
 	delete(r.pending, id)
 	if r.released == nil {
-		r.released = make(map[uint16]uint64)
+		r.released = make(map[uint16]releasedMsg)
 	}
-	if len(r.order) >= maxReleased {
-		oldest := r.order[0]
-		r.order = append(r.order[:0], r.order[1:]...)
-		if _, again := r.pending[oldest]; !again {
-			delete(r.released, oldest)
-		}
+	r.seq++
+	slot := &r.ring[r.seq%maxReleased]
+	if old, ok := r.released[slot.id]; ok && old.seq == slot.seq {
+		delete(r.released, slot.id) // the oldest, maxReleased releases ago
 	}
-	r.released[id] = sum
-	r.order = append(r.order, id)
+	*slot = releasedAt{id, r.seq}
+	r.released[id] = releasedMsg{sum, r.seq}
 }
 
 // forget forgets everything: the server started a new session.
@@ -521,7 +530,6 @@ func (r *releasedQoS2) forget() {
 	defer r.mu.Unlock()
 	clear(r.pending)
 	clear(r.released)
-	r.order = r.order[:0]
 }
 
 // acknowledge sends the acknowledgement of an incoming QoS 1 or 2 message
