@@ -632,7 +632,7 @@ func (cn *connection) handshake(ctx context.Context, p *wire.Connect) (*wire.Con
 		}
 		first.sawPacket = true
 		cn.c.stats.packetsReceived.Add(1)
-		cn.c.stats.bytesReceived.Add(uint64(headerSize(len(body)) + len(body)))
+		cn.c.stats.bytesReceived.Add(uint64(h.Size()))
 		cn.c.trace(false, pkt)
 		a := cn.c.opts.Auth
 		switch pkt := pkt.(type) {

@@ -314,7 +314,7 @@ func (cn *connection) readBatch(mayInterrupt bool) bool {
 		}
 		cn.lastRecv.Store(time.Now().UnixNano())
 		cn.c.stats.packetsReceived.Add(1)
-		cn.c.stats.bytesReceived.Add(uint64(headerSize(len(body)) + len(body)))
+		cn.c.stats.bytesReceived.Add(uint64(h.Size()))
 		if err := cn.handle(h, body); err != nil {
 			cn.commit()
 			cn.protocolViolation(err)

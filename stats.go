@@ -72,20 +72,6 @@ func (s *session) inFlight() int {
 	return n
 }
 
-// headerSize is the size of the fixed header of a packet whose body has n
-// bytes.
-func headerSize(n int) int {
-	switch {
-	case n < 128:
-		return 2
-	case n < 16384:
-		return 3
-	case n < 2097152:
-		return 4
-	}
-	return 5
-}
-
 // countingStore counts the changes made to the Store it wraps
 // (Stats.StoreWrites): one for each Put, Delete or Reset, one for each
 // batch of changes, which a durable Store makes with one sync.
