@@ -454,40 +454,6 @@ func ackResult(code ReasonCode, props *wire.Properties, codes []ReasonCode) resu
 	return r
 }
 
-// settle records the acknowledgement ack of the operation with identifier
-// id. The operation is finished, and its message removed from the Store, at
-// the end of the batch. An acknowledgement that cannot be right for the
-// operation is a protocol error.
-func (cn *connection) settle(id uint16, ack wire.Type, r result) error {
-	o, err := cn.c.sess.settle(id, ack)
-	if o == nil {
-		return err
-	}
-	if err != nil {
-		// An acknowledgement of the other QoS flow: the message ends
-		// with the error, not as delivered, and the connection with a
-		// protocol error. The server may have it; exactly once it is not.
-		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Outgoing, ID: id, Delete: true})
-		cn.batch.settled = append(cn.batch.settled, settled{o, result{err: &opError{
-			what: fmt.Sprintf("publish of %q: a protocol error", o.topic), err: err, is: []error{ErrOutcomeUnknown}}}})
-		return err
-	}
-	if ack == wire.SUBACK || ack == wire.UNSUBACK {
-		if err := o.checkCodes(r.codes, cn.version); err != nil {
-			cn.c.sess.unsettle(o) // sent again on the next connection
-			return err
-		}
-	}
-	if o.kind == wire.PUBLISH {
-		cn.acked(o)
-	}
-	if o.kind == wire.PUBLISH || o.kind == wire.PUBREL {
-		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Outgoing, ID: id, Delete: true})
-	}
-	cn.batch.settled = append(cn.batch.settled, settled{o, r})
-	return nil
-}
-
 // promptLoss reports whether the connection was lost as soon after sentAt
 // as a server that closed it on reading what was sent then would have it
 // lost: within two round trips (as CONNECT and CONNACK took) and 10 ms. A
@@ -495,14 +461,6 @@ func (cn *connection) settle(id uint16, ack wire.Type, r result) error {
 // three times in a row (session.strike).
 func (cn *connection) promptLoss(sentAt int64) bool {
 	return cn.failedAt.Load()-sentAt <= int64(2*cn.rtt+10*time.Millisecond)
-}
-
-// acked records that the server acknowledged the PUBLISH of o on this
-// connection: it went past every message sent before (session.strike).
-func (cn *connection) acked(o *op) {
-	if s := o.seq.Load(); s > cn.ackedSeq.Load() {
-		cn.ackedSeq.Store(s) // only the one who reads stores
-	}
 }
 
 // commit ends a batch: it makes its Store changes, then finishes its

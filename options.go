@@ -354,3 +354,59 @@ type ConnectAttempt struct {
 	// this attempt (an expiring token, a signed header).
 	Header http.Header
 }
+
+func checkOptions(o *DialOptions) error {
+	switch o.Version {
+	case 0, V31, V311, V5:
+	default:
+		return badOptionf("DialOptions.Version %d is not a protocol version; use V31, V311 or V5", o.Version)
+	}
+	if o.Will != nil {
+		if err := wire.CheckTopicName(o.Will.Topic); err != nil {
+			return badOptionf("will: %w", err)
+		}
+		if o.Will.QoS > QoS2 {
+			return badOptionf("will QoS %d is not 0, 1 or 2", o.Will.QoS)
+		}
+		if o.Will.MessageExpiry < 0 {
+			return badOptionf("will: MessageExpiry %v is negative; use 0 for a will that never expires", o.Will.MessageExpiry)
+		}
+	}
+	// MQTT counts these in whole seconds: a bare number is nanoseconds,
+	// and would go out as 0 or 1.
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"KeepAlive", o.KeepAlive},
+		{"SessionExpiry", o.SessionExpiry},
+		{"WillDelay", o.WillDelay},
+		{"Will.MessageExpiry", willExpiry(o.Will)},
+	} {
+		if d.d > 0 && d.d < time.Second {
+			return badOptionf("DialOptions.%s %v is under a second, MQTT's unit: %s", d.name, d.d, secondsHint(d.d))
+		}
+	}
+	if o.SessionExpiry < 0 || o.WillDelay < 0 {
+		return badOptionf("DialOptions.SessionExpiry and WillDelay cannot be negative (%v, %v)", o.SessionExpiry, o.WillDelay)
+	}
+	if o.Version == V31 && len(o.ClientID) > 23 {
+		// MQTT 3.1 servers refuse longer ones; they count bytes.
+		return badOptionf("DialOptions.ClientID %q is %d bytes long; MQTT 3.1 allows at most 23: choose a shorter one, or use V311 or V5", o.ClientID, len(o.ClientID))
+	}
+	if len(o.UserProperties) > 0 && (o.Version == V31 || o.Version == V311) {
+		// Refused, as message properties are, rather than dropped silently.
+		return badOptionf("DialOptions.UserProperties need MQTT 5.0, not %v: remove them or use V5", o.Version)
+	}
+	if o.Auth != nil && o.Version != 0 && o.Version != V5 {
+		return badOptionf("DialOptions.Auth needs MQTT 5.0, not %v", o.Version)
+	}
+	return nil
+}
+
+func willExpiry(w *Message) time.Duration {
+	if w == nil {
+		return 0
+	}
+	return w.MessageExpiry
+}

@@ -77,32 +77,6 @@ func sizeOf(m *Message) int {
 	return n
 }
 
-// inbound is an incoming QoS 1 or 2 message awaiting its acknowledgement.
-// Acknowledgements leave in the order the messages arrived (MQTT-4.6.0-2,
-// MQTT-4.6.0-3), once every Subscription it went to has handed it out.
-type inbound struct {
-	cn      *connection // the connection it arrived on
-	id      uint16
-	qos     byte
-	session int  // the router's session count when it arrived
-	pending int  // deliveries not yet handed out
-	ready   bool // every delivery handed out
-	held    bool // held for a future Subscription (router.held)
-	// waiting: every Subscription it went to waits for its SUBACK, so
-	// that nobody can take it before Subscribe returns. Like a held
-	// message, it does not hold back the acknowledgements behind it, nor
-	// the reader (router.ackHeld). Under the router's mu.
-	waiting bool
-	early   bool // acknowledged while held or waiting (router.dueLocked)
-	// code is the acknowledgement's reason code: Success, or the first
-	// refusal (Delivery.Refuse, MQTT 5.0 only).
-	code ReasonCode
-}
-
-// parked reports whether a is a message nobody can take for now: held for
-// a Subscribe to come, or queued for one that waits for its SUBACK.
-func (a *inbound) parked() bool { return a.held || a.waiting }
-
 // Subscribe subscribes to filters and blocks until the server's SUBACK. The
 // returned Subscription receives every message that matches one of them. A
 // filter the server refuses makes the whole call fail with a *ReasonError

@@ -1,0 +1,338 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/culex-mqtt/mqtt/wire"
+)
+
+// Client is a session with an MQTT server, carried by one network
+// connection at a time. When the connection is lost, the client connects
+// again (see DialOptions.NoReconnect) and takes up where it stood: calls
+// made meanwhile wait, and unacknowledged messages are sent again.
+//
+// All methods may be called concurrently from many goroutines. Publish calls
+// made at the same time are pipelined over the one connection, as many at once
+// as the server's Receive Maximum allows.
+//
+// The client owns a goroutine that watches the connection and three per
+// connection (reading, writing, keep alive); Close and Disconnect stop them
+// and wait for them to end.
+type Client struct {
+	opts    DialOptions
+	targets []*target
+	sess    *session
+	router  router
+	log     *slog.Logger
+
+	// ctx is cancelled when the client ends; it bounds reconnection.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	cn       atomic.Pointer[connection] // the latest connection, alive or not
+	nextGen  uint64                     // for the next connection; owned by the dialing goroutine
+	redirect *redirection               // where the last connection's DISCONNECT sent us; owned by the dialing goroutine
+	hurry    atomic.Bool                // Reconnect asked: the next attempt waits for no delay
+	wake     chan struct{}              // Reconnect wakes a supervisor waiting between attempts; capacity 1
+
+	mu       sync.Mutex
+	clientID string                  // as the server knows us; may be assigned (v5)
+	versions map[string]wire.Version // by server URL (target.raw): V311 where 5.0 was refused
+	up       chan struct{}           // closed when a new connection is installed, then replaced
+	offline  [][]byte                // QoS 0 PUBLISH packets made while offline, encoded
+
+	done      chan struct{} // closed when the client has ended
+	ending    atomic.Bool   // Disconnect is under way: a lost connection is not replaced
+	watched   atomic.Bool   // connections are read by a goroutine of their own (connection.keepReading)
+	closeOnce sync.Once
+	err       error          // why it ended; set before done is closed
+	closed    bool           // under mu: end ran, wg takes no more goroutines
+	wg        sync.WaitGroup // the supervisor, the requester
+
+	stats    counters
+	released releasedQoS2 // incoming QoS 2 messages completed lately
+
+	reqMu sync.Mutex
+	req   *requester
+
+	authMu sync.Mutex // one re-authentication at a time
+}
+
+// Dial connects to the MQTT server at rawURL and returns once the server has
+// accepted the connection with CONNACK.
+//
+// The URL scheme picks the transport: mqtt:// and tcp:// (plain TCP, port
+// 1883), mqtts://, tls:// and ssl:// (TLS, 8883), ws:// (WebSocket, 80), wss://,
+// wxs:// and alis:// (WebSocket over TLS, 443); in a browser (GOOS=js) the
+// WebSocket ones only, the browser's. User info in the URL sets the
+// user name and password; '/', '?', '#', '@' and ':' in them must be
+// percent-encoded. Only WebSocket URLs may have a path or query. After
+// rawURL, the URLs in opts.Servers are tried in order; the first that
+// accepts wins. With opts.TLSConfig set, a plain-text URL is refused unless
+// opts.AllowPlaintext is set too.
+//
+// Errors and logs show a URL as scheme://host:port/path: never its user
+// info, nor the query, which may carry a signature.
+//
+// ctx bounds the dial only, never the life of the client. A server that
+// refuses the connection gives a *ConnectError with its reason code.
+// Messages an earlier process left in opts.Store are sent once connected.
+func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error) {
+	o := opts.withDefaults()
+	if err := checkOptions(&o); err != nil {
+		return nil, err
+	}
+	urls := append([]string{rawURL}, o.Servers...)
+	targets := make([]*target, 0, len(urls))
+	for _, u := range urls {
+		t, err := parseURL(u)
+		if err == nil {
+			err = checkTransport(t, &o)
+		}
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, t)
+	}
+	c := &Client{
+		targets:  targets,
+		log:      o.Logger,
+		clientID: o.ClientID,
+		up:       make(chan struct{}),
+		done:     make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		nextGen:  firstGen,
+	}
+	o.Store = countingStore{Store: o.Store, writes: &c.stats.storeWrites}
+	c.opts, c.sess = o, newSession(o.Store)
+	c.released.seed = maphash.MakeSeed()
+	if c.clientID == "" && (o.Version == V31 || o.KeepSession) {
+		c.clientID = "culex-" + randomHex(8)
+	}
+	// Callbacks about the connection ask for it to be watched, so that
+	// they are called when it fails, not at the next call.
+	c.watched.Store(o.OnConnect != nil || o.OnConnectionLost != nil || o.OnReconnecting != nil)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.router.init(c)
+	if err := c.sess.load(); err != nil {
+		c.cancel()
+		return nil, err
+	}
+	if _, err := c.dialAny(ctx, 0); err != nil {
+		c.cancel()
+		return nil, err
+	}
+	return c, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// ClientID returns the client identifier in use, which the server may have
+// assigned (v5).
+func (c *Client) ClientID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clientID
+}
+
+// Version returns the protocol version of the latest connection.
+func (c *Client) Version() Version { return Version(c.cn.Load().version) }
+
+// Connected reports whether the client has a connection now: false while
+// it reconnects, and once it has ended.
+func (c *Client) Connected() bool { return c.current() != nil }
+
+// Done returns a channel that is closed when the client has ended: by Close,
+// by Disconnect, or, with NoReconnect, by the loss of its connection. Err
+// tells why.
+//
+// A client that has only published at QoS 1 or 2, one message at a time,
+// reads its connection only while a Publish waits for its answer; it learns
+// of a connection the server closed at its next call or keep-alive ping.
+// Calling Done has it watch its connection from then on, so that the
+// channel closes as soon as the server ends the client.
+func (c *Client) Done() <-chan struct{} {
+	c.keepReading()
+	return c.done
+}
+
+// keepReading has the client's connections read by a goroutine of their own
+// from now on: something may arrive that no caller waits for.
+func (c *Client) keepReading() {
+	if !c.watched.Load() {
+		c.watched.Store(true)
+		if cn := c.cn.Load(); cn != nil {
+			cn.startReader()
+		}
+	}
+}
+
+// Err returns nil while the client runs, and then why it ended: ErrClosed
+// after Close or Disconnect, else an error that wraps ErrClosed and the cause
+// (a *DisconnectError when the server sent DISCONNECT).
+func (c *Client) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the client now, without DISCONNECT: the server publishes the
+// will, if any. Calls in progress return ErrClosed; QoS 0 messages queued
+// while offline are dropped. Unacknowledged QoS 1/2 messages stay in the
+// Store. Close waits for the client's goroutines to end and may be called
+// more than once.
+func (c *Client) Close() error {
+	c.end(ErrClosed)
+	c.waitEnded()
+	return nil
+}
+
+// waitEnded waits for the goroutines of an ended client: the supervisor's, and
+// the connection's, which no supervisor may be watching.
+func (c *Client) waitEnded() {
+	c.wg.Wait()
+	if cn := c.cn.Load(); cn != nil {
+		cn.wg.Wait()
+	}
+}
+
+// Disconnect ends the client gracefully: it waits until every QoS 1/2
+// message in flight has been acknowledged (or ctx ends), reconnecting if it
+// must, then sends DISCONNECT and closes the connection, so the server
+// discards the will. It returns ctx's error when ctx ended before the drain
+// was complete; the client is closed either way. DisconnectWith says why
+// (MQTT 5.0).
+func (c *Client) Disconnect(ctx context.Context) error {
+	return c.disconnect(ctx, &wire.Disconnect{})
+}
+
+// disconnect ends the client as Disconnect does, with pkt as its DISCONNECT.
+func (c *Client) disconnect(ctx context.Context, pkt *wire.Disconnect) error {
+	if c.sess.pending.Load() > 0 {
+		c.keepReading() // for the answers drain waits for
+	}
+	err := c.sess.drain(ctx, c.done)
+	select {
+	case <-c.done:
+		c.waitEnded()
+		return c.Err()
+	default:
+	}
+	// The server closes the connection after DISCONNECT; the supervisor
+	// must not take that for a loss.
+	c.ending.Store(true)
+	if cn := c.current(); cn != nil {
+		cn.w.sendLast(pkt) // MQTT-3.14.4-1: nothing after it
+	}
+	c.end(ErrClosed)
+	c.waitEnded()
+	if err != nil {
+		return wrapf(err, "disconnected with messages still in flight")
+	}
+	return nil
+}
+
+// end ends the client with err, once, and closes its connection.
+func (c *Client) end(err error) {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		c.err = err
+		close(c.done)
+		c.cancel()
+		if cn := c.cn.Load(); cn != nil {
+			cn.fail(ErrClosed)
+		}
+		if err != ErrClosed {
+			c.logInfo("client ended", "error", err)
+		}
+	})
+}
+
+// trace reports a packet to the hooks and the logger.
+func (c *Client) trace(sent bool, p wire.Packet) {
+	if sent {
+		if c.opts.OnPacketSent != nil {
+			c.opts.OnPacketSent(p)
+		}
+	} else if c.opts.OnPacketReceived != nil {
+		c.opts.OnPacketReceived(p)
+	}
+	if c.log != nil && c.log.Enabled(context.Background(), slog.LevelDebug) {
+		dir := "received"
+		if sent {
+			dir = "sent"
+		}
+		c.log.Debug("mqtt packet "+dir, "type", p.Type().String(), "packet", packetSummary(p))
+	}
+}
+
+// packetSummary describes a packet for logs without secrets or payloads.
+func packetSummary(p wire.Packet) string {
+	switch p := p.(type) {
+	case *wire.Connect:
+		return fmt.Sprintf("client_id=%q clean=%v keepalive=%d user_set=%v password_set=%v will=%v",
+			p.ClientID, p.CleanStart, p.KeepAlive, p.Username != "" || p.UsernameFlag, p.Password != nil, p.Will != nil)
+	case *wire.Publish:
+		return fmt.Sprintf("topic=%q qos=%d id=%d dup=%v retain=%v bytes=%d", p.Topic, p.QoS, p.PacketID, p.Dup, p.Retain, len(p.Payload))
+	}
+	return fmt.Sprintf("%+v", p)
+}
+
+func (c *Client) logInfo(msg string, args ...any) {
+	if c.log != nil {
+		c.log.Info("mqtt: "+msg, args...)
+	}
+}
+
+// State is where a Client stands: connected, reconnecting, or closed.
+type State int
+
+// The states of a Client. A Client is connected when Dial returns it.
+const (
+	StateConnected    State = iota + 1 // a connection is up
+	StateReconnecting                  // the connection was lost; the client connects again
+	StateClosed                        // Close, Disconnect, or a lost connection with NoReconnect
+)
+
+// String returns "connected", "reconnecting" or "closed".
+func (s State) String() string {
+	switch s {
+	case StateConnected:
+		return "connected"
+	case StateReconnecting:
+		return "reconnecting"
+	case StateClosed:
+		return "closed"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// State returns where the client stands. It agrees with the callbacks: it
+// is StateConnected when OnConnect runs, StateReconnecting (or, with
+// NoReconnect, StateClosed) when OnConnectionLost runs.
+func (c *Client) State() State {
+	switch {
+	case c.Err() != nil:
+		return StateClosed
+	case c.current() != nil:
+		return StateConnected
+	}
+	return StateReconnecting
+}
