@@ -51,7 +51,6 @@ type Client struct {
 
 	done      chan struct{} // closed when the client has ended
 	ending    atomic.Bool   // Disconnect is under way: a lost connection is not replaced
-	watched   atomic.Bool   // connections are read by a goroutine of their own (connection.keepReading)
 	closeOnce sync.Once
 	err       error          // why it ended; set before done is closed
 	closed    bool           // under mu: end ran, wg takes no more goroutines
@@ -117,9 +116,6 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 	if c.clientID == "" && (o.Version == V31 || o.KeepSession) {
 		c.clientID = "culex-" + randomHex(8)
 	}
-	// Callbacks about the connection ask for it to be watched, so that
-	// they are called when it fails, not at the next call.
-	c.watched.Store(o.OnConnect != nil || o.OnConnectionLost != nil || o.OnReconnecting != nil)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.router.init(c)
 	if err := c.sess.load(); err != nil {
@@ -150,34 +146,16 @@ func (c *Client) ClientID() string {
 // Version returns the protocol version of the latest connection.
 func (c *Client) Version() Version { return Version(c.cn.Load().version) }
 
-// Connected reports whether the client has a connection now: false while
-// it reconnects, and once it has ended.
+// Connected reports whether the client has a connection now: false from
+// the moment the connection is lost (the server closed it, sent DISCONNECT,
+// or stayed silent beyond the keep alive) until the next one is up, and once
+// the client has ended.
 func (c *Client) Connected() bool { return c.current() != nil }
 
 // Done returns a channel that is closed when the client has ended: by Close,
 // by Disconnect, or, with NoReconnect, by the loss of its connection. Err
 // tells why.
-//
-// A client that has only published at QoS 1 or 2, one message at a time,
-// reads its connection only while a Publish waits for its answer; it learns
-// of a connection the server closed at its next call or keep-alive ping.
-// Calling Done has it watch its connection from then on, so that the
-// channel closes as soon as the server ends the client.
-func (c *Client) Done() <-chan struct{} {
-	c.keepReading()
-	return c.done
-}
-
-// keepReading has the client's connections read by a goroutine of their own
-// from now on: something may arrive that no caller waits for.
-func (c *Client) keepReading() {
-	if !c.watched.Load() {
-		c.watched.Store(true)
-		if cn := c.cn.Load(); cn != nil {
-			cn.startReader()
-		}
-	}
-}
+func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Err returns nil while the client runs, and then why it ended: ErrClosed
 // after Close or Disconnect, else an error that wraps ErrClosed and the cause
@@ -223,9 +201,6 @@ func (c *Client) Disconnect(ctx context.Context) error {
 
 // disconnect ends the client as Disconnect does, with pkt as its DISCONNECT.
 func (c *Client) disconnect(ctx context.Context, pkt *wire.Disconnect) error {
-	if c.sess.pending.Load() > 0 {
-		c.keepReading() // for the answers drain waits for
-	}
 	err := c.sess.drain(ctx, c.done)
 	select {
 	case <-c.done:
@@ -324,15 +299,20 @@ func (s State) String() string {
 	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
-// State returns where the client stands. It agrees with the callbacks: it
-// is StateConnected when OnConnect runs, StateReconnecting (or, with
-// NoReconnect, StateClosed) when OnConnectionLost runs.
+// State returns where the client stands. It is StateConnected exactly
+// while Connected is true; a client with NoReconnect is StateClosed from the
+// moment its connection is lost, while Err may still be nil for a moment.
+// It agrees with the callbacks: StateConnected when OnConnect runs,
+// StateReconnecting (or, with NoReconnect, StateClosed) when
+// OnConnectionLost runs.
 func (c *Client) State() State {
 	switch {
 	case c.Err() != nil:
 		return StateClosed
 	case c.current() != nil:
 		return StateConnected
+	case c.opts.NoReconnect:
+		return StateClosed // the supervisor is ending the client
 	}
 	return StateReconnecting
 }

@@ -64,16 +64,12 @@ type connection struct {
 	auth   chan *wire.Auth // the server's AUTH packets, while Reauthenticate runs
 	wg     sync.WaitGroup  // the reading goroutine and the writer's loop
 
-	// Who reads. Whoever holds the turn (a token in the channel while
-	// nobody reads) may read the connection. A client that has only ever
-	// waited for its own publishes, one at a time, leaves reading to the
-	// caller that waits (readFor), which then reads its answer as a plain
-	// socket would: no goroutine, no hand-off. As soon as anything needs
-	// the connection read while no call waits for it, keepReading (or
-	// startReader, for this connection only) starts the reading
-	// goroutine, which takes the turn for good.
+	// Who reads: see "Who reads the connection" below. The turn is a
+	// token, in the channel while nobody reads; whoever takes it may read.
 	turn        chan struct{}
 	readerOnce  sync.Once     // starts the reading goroutine, or rules it out once the connection failed
+	reading     atomic.Bool   // the reading goroutine was started; it reads until the connection ends
+	idle        *time.Timer   // starts the reading goroutine once the turn was left unused for readerAfter
 	interrupt   func()        // interruptRead
 	interrupted chan struct{} // interruptRead has run
 }
@@ -142,6 +138,7 @@ func (cn *connection) accepted() {
 	if cn.keepAlive > 0 {
 		cn.kaTimer = time.AfterFunc(math.MaxInt64, cn.keepAliveTick) // set going by start
 	}
+	cn.idle = time.AfterFunc(math.MaxInt64, cn.idleTick) // likewise
 	if cn.c.opts.AutoTopicAlias && cn.topicAliasMax > 0 {
 		cn.w.aliases = newTopicAliases(cn.topicAliasMax)
 	}
@@ -151,9 +148,8 @@ func (cn *connection) accepted() {
 	}
 }
 
-// start sets the keep alive going, opens the turn to read (starting the
-// reading goroutine when the connection needs one from the start), and
-// writes what resume and the offline queue left.
+// start sets the keep alive going, opens the turn to read (see "Who reads
+// the connection"), and writes what resume and the offline queue left.
 func (cn *connection) start() {
 	now := time.Now().UnixNano()
 	cn.lastSent.Store(now)
@@ -161,27 +157,84 @@ func (cn *connection) start() {
 	if cn.kaTimer != nil {
 		cn.kaTimer.Reset(cn.keepAlive * 3 / 4)
 	}
-	cn.turn <- struct{}{}
-	if cn.c.watched.Load() || !interruptible(cn.conn) {
-		cn.keepReading()
-	} else if cn.c.sess.pending.Load() > 0 {
-		// Resumed messages may have nobody waiting for their answers.
+	switch {
+	case !interruptible(cn.conn), cn.c.sess.pending.Load() > 0, cn.c.router.active():
+		// A read that cannot be interrupted cannot be a caller's;
+		// resumed messages and resubscriptions may have nobody
+		// waiting for their answers; and messages come for the
+		// Subscriptions. The reader waits for the turn.
 		cn.startReader()
+	}
+	cn.turn <- struct{}{}
+	if !cn.reading.Load() {
+		cn.idle.Reset(readerAfter)
 	}
 	cn.w.flush()
 }
 
-// keepReading starts the connection's reading goroutine, if it has none,
-// and makes the client's next connections start theirs at once.
-func (cn *connection) keepReading() {
-	cn.c.watched.Store(true)
-	cn.startReader()
+// Who reads the connection.
+//
+// Its reading goroutine (readLoop), as soon as anything may arrive that no
+// call is reading for; until then, the one call that waits for its answer.
+// A client that only publishes at QoS 1 or 2, one message at a time (a
+// short-lived job, a request handler), has the Publish that waits read its
+// PUBACK or PUBCOMP itself (readFor), as a plain socket would: no goroutine
+// to start, no hand-off from one goroutine to another for every answer.
+//
+// The reading goroutine starts when:
+//   - the connection starts with Subscriptions open, or with messages or
+//     requests in flight from an earlier connection (start), or on a
+//     transport whose reads cannot be interrupted (interruptible);
+//   - a second call waits for an answer while one reads (await), or a
+//     call waiting for its answer gives up (readFor), or Reauthenticate
+//     waits for AUTH;
+//   - Subscription.Next finds nothing to hand out (Client.needReader);
+//   - the reader must stop at the Receive Maximum (readBatch): a caller's
+//     ctx could not end that wait;
+//   - otherwise, once the turn was left unused for readerAfter (idleTick),
+//     whatever the client does: so that a connection the server closes, or
+//     a DISCONNECT it sends, is seen within that time, and Connected, State,
+//     Done and the callbacks tell the truth whatever the client did before.
+//
+// Once started it reads until the connection ends. Whoever reads handles
+// every packet alike (readBatch): the mode changes who waits in read, not
+// what is done with what arrives.
+const readerAfter = 10 * time.Millisecond
+
+// startReader starts the connection's reading goroutine, if it has none.
+func (cn *connection) startReader() {
+	cn.readerOnce.Do(func() {
+		cn.reading.Store(true)
+		go cn.readLoop(false)
+	})
 }
 
-// startReader starts the connection's reading goroutine, if it has none,
-// for this connection only.
-func (cn *connection) startReader() {
-	cn.readerOnce.Do(func() { go cn.readLoop() })
+// idleTick starts the reading goroutine with the turn, when nobody holds
+// it: the turn was left unused for readerAfter. A caller that holds it
+// arms the timer again when it gives it back (readFor).
+func (cn *connection) idleTick() {
+	select {
+	case <-cn.turn:
+	default:
+		return
+	}
+	started := false
+	cn.readerOnce.Do(func() {
+		started = true
+		cn.reading.Store(true)
+		go cn.readLoop(true)
+	})
+	if !started {
+		cn.turn <- struct{}{} // a reader runs, or the connection failed
+	}
+}
+
+// needReader starts the current connection's reading goroutine: the caller
+// waits for what only reading brings (Subscription.Next).
+func (c *Client) needReader() {
+	if cn := c.current(); cn != nil && !cn.reading.Load() {
+		cn.startReader()
+	}
 }
 
 // interruptible reports whether a read of conn may be interrupted by a read
@@ -212,6 +265,7 @@ func (cn *connection) fail(cause error) {
 			cn.kaTimer.Stop()
 		}
 		cn.readerOnce.Do(cn.wg.Done) // no reading goroutine to wait for
+		cn.idle.Stop()
 		if cn.onFail != nil {
 			cn.onFail()
 		}
@@ -223,12 +277,14 @@ func (cn *connection) alive() bool { return !cn.failed.Load() }
 
 // readLoop reads packets until the connection ends. It never blocks on the
 // application: deliveries are queued for Subscription.Next.
-func (cn *connection) readLoop() {
+func (cn *connection) readLoop(haveTurn bool) {
 	defer cn.wg.Done()
-	select {
-	case <-cn.turn:
-	case <-cn.dead:
-		return
+	if !haveTurn {
+		select {
+		case <-cn.turn:
+		case <-cn.dead:
+			return
+		}
 	}
 	for cn.readBatch(false) {
 	}
@@ -238,7 +294,12 @@ func (cn *connection) readLoop() {
 // until o is answered, ctx ends (the read is interrupted by a read deadline)
 // or the connection fails. The caller holds the turn; readFor gives it back.
 func (cn *connection) readFor(ctx context.Context, o *op) {
-	defer func() { cn.turn <- struct{}{} }()
+	defer func() {
+		cn.turn <- struct{}{}
+		if !cn.reading.Load() {
+			cn.idle.Reset(readerAfter)
+		}
+	}()
 	stop := neverStop
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, cn.interrupt)
@@ -615,7 +676,6 @@ func (cn *connection) keepAliveTick() {
 	} else {
 		due := min(cn.lastSent.Load(), cn.lastRecv.Load()) + int64(ka*3/4)
 		if now >= due {
-			cn.keepReading() // for PINGRESP
 			cn.pingSent.Store(now)
 			cn.w.send(&wire.Pingreq{})
 			due = now + int64(ka/2)

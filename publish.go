@@ -92,11 +92,17 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 	if err := c.transmit(ctx, o, p, "publish"); err != nil {
 		return err
 	}
-	err = c.await(ctx, o, "publish")
-	if err == nil {
-		c.stats.published[qos].Add(1)
+	r, err := c.await(ctx, o, "publish", "delivery goes on in the background")
+	switch {
+	case err != nil:
+		return err
+	case r.code.IsError():
+		return &ReasonError{Op: "publish", Topic: m.Topic, ReasonCode: r.code, ReasonString: r.reason}
+	case r.err != nil:
+		return r.err
 	}
-	return err
+	c.stats.published[qos].Add(1)
+	return nil
 }
 
 // acquireQuota takes a unit of the session's quota, waiting while the
@@ -120,7 +126,6 @@ func (c *Client) acquireQuota(ctx context.Context) error {
 // publishQoS0 queues a QoS 0 PUBLISH on the connection, or while the client
 // is reconnecting, in the offline queue.
 func (c *Client) publishQoS0(ctx context.Context, p *wire.Publish) error {
-	c.keepReading() // for what the server may say about messages nobody waits for
 	for {
 		cn := c.current()
 		if cn == nil {
@@ -188,44 +193,47 @@ func (c *Client) queueOffline(ctx context.Context, p *wire.Publish) (bool, error
 	}
 }
 
-// await waits for the acknowledgement of o after its packet was queued. A
-// lost connection does not end the wait: the next one sends o again.
+// await waits for the result of o, whose packet transmit queued: the one
+// way Publish, Subscribe and Unsubscribe wait for their answer. A lost
+// connection does not end the wait: the next one sends the packet again.
 //
-// Unless the connection has a reading goroutine (connection.keepReading),
-// the caller reads the answer itself when its turn comes. A second message
-// in flight starts the reading goroutine: concurrent publishers are better
-// served by one reader than by turns.
-func (c *Client) await(ctx context.Context, o *op, what string) error {
-	var cn *connection
+// When it is the only call waiting and no reading goroutine runs, it reads
+// its answer itself once it has the turn (see "Who reads the connection"); a
+// second call waiting starts the reading goroutine: concurrent callers are
+// better served by one reader than by turns.
+//
+// When ctx or the client ends first, the packet may have reached the server
+// or not: the error wraps ErrOutcomeUnknown and ctx's error, or the
+// client's, and says what the client goes on doing (meanwhile). The result
+// then goes nowhere, unless the caller has it handed to a function of its
+// own (session.handOff).
+func (c *Client) await(ctx context.Context, o *op, what, meanwhile string) (result, error) {
 	var turn chan struct{}
-	if !c.watched.Load() {
+	cn := c.cn.Load()
+	if !cn.reading.Load() {
 		if c.sess.pending.Load() > 1 {
-			c.keepReading()
-		} else if cn = c.cn.Load(); cn != nil {
+			cn.startReader()
+		} else {
 			turn = cn.turn
 		}
 	}
 	for {
 		select {
 		case r := <-o.done:
-			topic := o.topic
 			c.sess.recycle(o) // settled and received: nobody refers to it any more
-			if r.code.IsError() {
-				return &ReasonError{Op: what, Topic: topic, ReasonCode: r.code, ReasonString: r.reason}
-			}
-			return r.err
+			return r, nil
 		case <-turn:
 			turn = nil
 			cn.readFor(ctx, o)
 		case <-ctx.Done():
 			o.waited.Store(false)
-			return &opError{what: fmt.Sprintf("%s of %q: sent, not yet acknowledged (delivery goes on in the background)", what, o.topic),
+			return result{}, &opError{what: fmt.Sprintf("%s of %q: sent, not yet acknowledged (%s)", what, o.topic, meanwhile),
 				err: ctx.Err(), is: []error{ErrOutcomeUnknown}}
 		case <-c.done:
 			o.waited.Store(false)
-			// Nothing goes on now; the message stays in the Store,
-			// where a client started on a durable one finds it.
-			return &opError{what: fmt.Sprintf("%s of %q: sent, but the client closed before its acknowledgement came", what, o.topic),
+			// Nothing goes on now; a message stays in the Store, where
+			// a client started on a durable one finds it.
+			return result{}, &opError{what: fmt.Sprintf("%s of %q: sent, but the client closed before its acknowledgement came", what, o.topic),
 				err: c.err, is: []error{ErrOutcomeUnknown}}
 		}
 	}

@@ -192,7 +192,6 @@ func (c *Client) Reconnect(ctx context.Context) error {
 	}
 	c.hurry.Store(true)
 	if cn != nil {
-		cn.keepReading() // the supervisor watches the connections from now on
 		cn.w.sendLast(&wire.Disconnect{})
 		cn.fail(errReconnectAsked)
 	} else {

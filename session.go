@@ -65,7 +65,7 @@ type op struct {
 	// session.mu.
 	settling bool
 	pkt      wire.Packet  // SUBSCRIBE and UNSUBSCRIBE: sent again on a new connection
-	then     func(result) // when set, receives the result instead of done
+	then     func(result) // when set, receives the result instead of done; under session.mu
 	done     chan result  // receives exactly one result; capacity 1
 
 	// seq numbers its PUBLISH in the order packets were queued on its
@@ -375,15 +375,32 @@ func (s *session) finish(o *op, r result) {
 	if s.ops[o.id] == o {
 		s.removeLocked(o.id)
 	}
+	then := o.then
+	if then == nil {
+		o.done <- r // capacity 1: never blocks
+	}
 	s.mu.Unlock()
 	if o.quota {
 		s.releaseQuota()
 	}
-	if o.then != nil {
-		o.then(r)
-		return
+	if then != nil {
+		then(r)
 	}
-	o.done <- r
+}
+
+// handOff has f receive the result of o, which its caller no longer waits
+// for (await). When the result has arrived already, handOff returns it
+// instead (ok), for the caller to hand to f.
+func (s *session) handOff(o *op, f func(result)) (r result, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case r = <-o.done:
+		return r, true
+	default:
+		o.then = f
+		return result{}, false
+	}
 }
 
 // complete settles, removes from the Store and finishes in one go, for

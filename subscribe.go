@@ -141,15 +141,13 @@ func (c *Client) SubscribeWith(ctx context.Context, opts *SubscribeOptions, filt
 	if err := ctx.Err(); err != nil {
 		return nil, notSent("subscribe", err)
 	}
-	c.keepReading() // for SUBACK and the messages
 	// Registered before SUBACK, since retained messages may arrive first,
 	// and before the SUBSCRIBE has its packet identifier, so that release
 	// sees s before it unsubscribes a filter of s (releaseMu).
 	c.router.releaseMu.Lock()
 	c.router.add(s)
 	c.router.releaseMu.Unlock()
-	call := &subscribeCall{done: make(chan result, 1)}
-	o, err := c.sess.beginRequest(pkt, filters[0].Topic, call.then)
+	o, err := c.sess.beginRequest(pkt, filters[0].Topic, nil)
 	if err != nil {
 		c.router.withdraw(s, false)
 		return nil, notSent("subscribe", err)
@@ -158,20 +156,21 @@ func (c *Client) SubscribeWith(ctx context.Context, opts *SubscribeOptions, filt
 		c.router.withdraw(s, false) // not sent
 		return nil, err
 	}
-	var r result
-	select {
-	case r = <-call.done:
-	case <-ctx.Done():
-		// The SUBSCRIBE is on its way: the server will have the
-		// subscription, and nobody to read what it brings.
-		c.router.withdraw(s, true)
-		if r, arrived := call.giveUp(func(r result) { c.release(s, filters, r) }); arrived {
-			c.release(s, filters, r)
+	r, err := c.await(ctx, o, "subscribe", "the client unsubscribes once the SUBACK comes")
+	if err != nil {
+		if c.Err() != nil {
+			c.router.remove(s)
+			return nil, err
 		}
-		return nil, wrapf(ctx.Err(), "subscribe %q: sent, no acknowledgement yet (the client unsubscribes once it comes)", o.topic)
-	case <-c.done:
-		c.router.remove(s)
-		return nil, wrapf(c.err, "subscribe %q", o.topic)
+		// The SUBSCRIBE is on its way: the server will have the
+		// subscription, and nobody to read what it brings. Withdrawn
+		// before release can see the SUBACK.
+		c.router.withdraw(s, true)
+		release := func(r result) { c.release(s, filters, r) }
+		if r, arrived := c.sess.handOff(o, release); arrived {
+			release(r)
+		}
+		return nil, err
 	}
 	var first *ReasonError
 	withGranted := slices.Clone(filters)
@@ -191,42 +190,6 @@ func (c *Client) SubscribeWith(ctx context.Context, opts *SubscribeOptions, filt
 		return nil, first
 	}
 	return s, nil
-}
-
-// subscribeCall hands the result of a SUBSCRIBE to its Subscribe, or, once
-// Subscribe has given up waiting, to the function it left (release).
-type subscribeCall struct {
-	mu     sync.Mutex
-	done   chan result // capacity 1
-	gaveUp func(result)
-}
-
-// then is the op's then (session.finish): it runs on the goroutine that
-// read the SUBACK.
-func (sc *subscribeCall) then(r result) {
-	sc.mu.Lock()
-	f := sc.gaveUp
-	if f == nil {
-		sc.done <- r
-	}
-	sc.mu.Unlock()
-	if f != nil {
-		f(r)
-	}
-}
-
-// giveUp has f receive the result from now on. If the result has arrived
-// already, giveUp returns it instead, and the caller hands it to f.
-func (sc *subscribeCall) giveUp(f func(result)) (r result, arrived bool) {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	select {
-	case r = <-sc.done:
-		return r, true
-	default:
-		sc.gaveUp = f
-		return result{}, false
-	}
 }
 
 // release unsubscribes from the filters the server granted to a Subscribe
@@ -337,19 +300,6 @@ func checkSize(cn *connection, pkt wire.Packet) error {
 	return nil
 }
 
-// wait waits for the acknowledgement of a SUBSCRIBE or UNSUBSCRIBE. A lost
-// connection does not end the wait: the next one sends the packet again.
-func (c *Client) wait(ctx context.Context, o *op, what string) (result, error) {
-	select {
-	case r := <-o.done:
-		return r, nil
-	case <-ctx.Done():
-		return result{}, wrapf(ctx.Err(), "%s %q: sent, no acknowledgement yet", what, o.topic)
-	case <-c.done:
-		return result{}, wrapf(c.err, "%s %q", what, o.topic)
-	}
-}
-
 // Unsubscribe removes the subscriptions to topics (exactly as they were
 // subscribed) and blocks until the server's UNSUBACK. Subscriptions whose
 // filters are all gone stop receiving.
@@ -390,7 +340,6 @@ func (c *Client) UnsubscribeWith(ctx context.Context, opts *UnsubscribeOptions, 
 	if err := ctx.Err(); err != nil {
 		return notSent("unsubscribe", err)
 	}
-	c.keepReading() // for UNSUBACK
 	o, err := c.sess.beginRequest(pkt, topics[0], nil)
 	if err != nil {
 		return notSent("unsubscribe", err)
@@ -398,7 +347,7 @@ func (c *Client) UnsubscribeWith(ctx context.Context, opts *UnsubscribeOptions, 
 	if err := c.transmit(ctx, o, pkt, "unsubscribe"); err != nil {
 		return err
 	}
-	r, err := c.wait(ctx, o, "unsubscribe")
+	r, err := c.await(ctx, o, "unsubscribe", "the filters deliver no more messages")
 	c.router.dropFilters(topics)
 	if err != nil {
 		return err
@@ -508,6 +457,7 @@ func (s *Subscription) take(ctx context.Context) (queued, error) {
 		if closed {
 			return queued{}, ErrClosed
 		}
+		s.c.needReader()
 		select {
 		case <-s.notify:
 		case <-ctx.Done():
@@ -818,6 +768,14 @@ func (r *router) resubscriptions(v wire.Version, subIDs bool) []*wire.Subscribe 
 		}
 	}
 	return pkts
+}
+
+// active reports whether a Subscription is registered: messages may come
+// for it (connection.start).
+func (r *router) active() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.subs) > 0
 }
 
 func (r *router) newSubID() int {

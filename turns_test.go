@@ -146,32 +146,60 @@ func TestPublisherGivesUpWhileReading(t *testing.T) {
 	}
 }
 
-// A client that reads only while it waits learns of a DISCONNECT the server
-// sent meanwhile as soon as it calls Done.
-func TestDoneWatchesTheConnection(t *testing.T) {
+// A client that has only published, one message at a time, and calls
+// nothing since, knows promptly that the server ended the connection:
+// Connected turns false and, with NoReconnect, Done closes, without a
+// call to Done or any other to make it look. Both ways a server ends it:
+// DISCONNECT (MQTT 5.0), and closing the connection.
+func TestLonePublisherSeesTheServerEndIt(t *testing.T) {
 	t.Parallel()
-	srv := mqtttest.NewServer()
-	t.Cleanup(srv.Close)
-	ctx := testCtx(t)
-	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "idle", NoReconnect: true})
-	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := srv.Conn(ctx, "idle")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Disconnect(wire.AdministrativeAction, nil); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-c.Done():
-	case <-ctx.Done():
-		t.Fatal("Done not closed after the server's DISCONNECT")
-	}
-	var de *mqtt.DisconnectError
-	if err := c.Err(); !errors.As(err, &de) || de.ReasonCode != wire.AdministrativeAction {
-		t.Fatalf("Err: %v, want the server's DISCONNECT", err)
+	for _, how := range []string{"disconnect", "close"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			srv := mqtttest.NewServer()
+			t.Cleanup(srv.Close)
+			ctx := testCtx(t)
+			c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "idle", NoReconnect: true})
+			for range 3 {
+				if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			conn, err := srv.Conn(ctx, "idle")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ended := time.Now()
+			if how == "disconnect" {
+				if err := conn.Disconnect(wire.AdministrativeAction, nil); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				conn.Close()
+			}
+			for c.Connected() {
+				if time.Since(ended) > time.Second {
+					t.Fatal("Connected still true a second after the server ended the connection")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			t.Logf("Connected false %v after the server ended the connection", time.Since(ended))
+			if s := c.State(); s != mqtt.StateClosed {
+				t.Errorf("State: %v, want closed (NoReconnect)", s)
+			}
+			select {
+			case <-c.Done():
+			case <-ctx.Done():
+				t.Fatal("Done not closed after the server ended the connection")
+			}
+			var de *mqtt.DisconnectError
+			if how == "disconnect" && (!errors.As(c.Err(), &de) || de.ReasonCode != wire.AdministrativeAction) {
+				t.Fatalf("Err: %v, want the server's DISCONNECT", c.Err())
+			}
+			if how == "close" && !errors.Is(c.Err(), mqtt.ErrClosed) {
+				t.Fatalf("Err: %v, want ErrClosed and the loss", c.Err())
+			}
+		})
 	}
 }
 
@@ -435,18 +463,25 @@ func TestConcurrentNextAcknowledgesInOrder(t *testing.T) {
 	}
 }
 
-// A lone publisher that falls quiet still keeps its connection alive: the
-// keep-alive ping starts the reading goroutine for PINGRESP. When the
-// server stops answering, the connection is found dead as for any client
-// (MQTT-3.1.2-20), and with NoReconnect the client ends.
+// A lone publisher that falls quiet still keeps its connection alive: it
+// pings, and reads the PINGRESP. When the server goes silent (no answer, no
+// FIN: a half-open connection), Connected turns false within 1.5 times the
+// keep alive of the last packet received, the time the server allows
+// itself (MQTT-3.1.2-24), and with NoReconnect the client ends
+// (MQTT-3.1.2-20).
 func TestPublisherKeepAlive(t *testing.T) {
 	t.Parallel()
 	srv := mqtttest.NewServer()
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "quiet", KeepAlive: time.Second, NoReconnect: true})
+	const keepAlive = time.Second
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "quiet", KeepAlive: keepAlive, NoReconnect: true})
 	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := srv.Conn(ctx, "quiet")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := srv.WaitPacket(ctx, func(r mqtttest.Record) bool {
@@ -454,18 +489,26 @@ func TestPublisherKeepAlive(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1}); err != nil {
-		t.Fatalf("publish after a ping: %v", err)
+	// The PINGRESP is the last packet the client receives: it sends
+	// nothing before its next ping, which the paused server leaves
+	// unanswered.
+	silent := time.Now()
+	conn.Pause()
+	for c.Connected() {
+		if time.Since(silent) > 3*keepAlive {
+			t.Fatal("Connected still true three keep alives after the server went silent")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	conn, err := srv.Conn(ctx, "quiet")
-	if err != nil {
-		t.Fatal(err)
+	if took := time.Since(silent); took > keepAlive*3/2 {
+		t.Errorf("Connected turned false %v after the server went silent, want at most 1.5 × keep alive (%v)", took, keepAlive*3/2)
+	} else {
+		t.Logf("Connected false %v after the server went silent (keep alive %v)", took, keepAlive)
 	}
-	conn.Pause() // silent from now on
 	select {
 	case <-c.Done():
 	case <-ctx.Done():
-		t.Fatal("the client did not notice a silent server")
+		t.Fatal("the client did not end after a silent server")
 	}
 	if err := c.Err(); !errors.Is(err, mqtt.ErrClosed) || !strings.Contains(err.Error(), "PINGRESP") {
 		t.Fatalf("Err: %v, want the missing PINGRESP", err)
