@@ -93,7 +93,7 @@ func (c *Client) Reauthenticate(ctx context.Context) error {
 		return invalidf("reauthenticate", "it needs MQTT 5.0; the server speaks %v", cn.version)
 	}
 	cn.startReader() // for the server's AUTH
-	c.authMu.Lock() // one exchange at a time (MQTT-4.12.1-2: no other AUTH meanwhile)
+	c.authMu.Lock()  // one exchange at a time (MQTT-4.12.1-2: no other AUTH meanwhile)
 	defer c.authMu.Unlock()
 	data, err := a.Start(ctx)
 	if err != nil {
