@@ -23,47 +23,72 @@ import (
 // made at the same time are pipelined over the one connection, as many at once
 // as the server's Receive Maximum allows.
 //
-// The client owns a goroutine that watches the connection and three per
-// connection (reading, writing, keep alive); Close and Disconnect stop them
-// and wait for them to end.
+// Its goroutines: per connection, a reading goroutine (started when
+// anything may arrive that no call is reading for; see "Who reads the
+// connection" in connection.go) and a writing one (started the first time
+// a write cannot be made by the caller); after the first lost connection,
+// a supervisor that connects again. Keep alive runs on a timer. Close and
+// Disconnect stop them all and wait for them to end.
 type Client struct {
-	opts    DialOptions
-	targets []*target
-	sess    *session
-	router  router
-	log     *slog.Logger
-
-	// ctx is cancelled when the client ends; it bounds reconnection.
-	ctx    context.Context
+	// Set by Dial, then read only.
+	opts   DialOptions
+	sess   *session // packet identifiers, operations in flight both ways, quota, the Store
+	router router   // incoming messages to Subscriptions; acknowledgement order
+	log    *slog.Logger
+	ctx    context.Context // cancelled when the client ends; it bounds reconnection
 	cancel context.CancelFunc
 
-	cn       atomic.Pointer[connection] // the latest connection, alive or not
-	nextGen  uint64                     // for the next connection; owned by the dialing goroutine
-	redirect *redirection               // where the last connection's DISCONNECT sent us; owned by the dialing goroutine
-	hurry    atomic.Bool                // Reconnect asked: the next attempt waits for no delay
-	wake     chan struct{}              // Reconnect wakes a supervisor waiting between attempts; capacity 1
+	cn atomic.Pointer[connection] // the latest connection, alive or not; stored by establish
+
+	// Owned by the goroutine that dials (Dial, then the supervisor).
+	nextGen  uint64       // for the next connection
+	redirect *redirection // where the last connection's DISCONNECT sent us
+
+	hurry atomic.Bool   // Reconnect asked: the next attempt waits for no delay
+	wake  chan struct{} // Reconnect wakes a supervisor waiting between attempts; capacity 1
 
 	mu       sync.Mutex
-	clientID string                  // as the server knows us; may be assigned (v5)
-	versions map[string]wire.Version // by server URL (target.raw): V311 where 5.0 was refused
-	up       chan struct{}           // closed when a new connection is installed, then replaced
-	offline  [][]byte                // QoS 0 PUBLISH packets made while offline, encoded
+	targets  []*target               // under mu: the servers, first to try first (moveTo)
+	clientID string                  // under mu: as the server knows us; may be assigned (v5)
+	versions map[string]wire.Version // under mu: by server URL (target.raw), V311 where 5.0 was refused
+	up       chan struct{}           // under mu: closed when a new connection is installed, then replaced
+	offline  [][]byte                // under mu: QoS 0 PUBLISH packets made while offline, encoded
+	closed   bool                    // under mu: end ran, wg takes no more goroutines
 
 	done      chan struct{} // closed when the client has ended
-	ending    atomic.Bool   // Disconnect is under way: a lost connection is not replaced
+	err       error         // why it ended; set before done is closed
 	closeOnce sync.Once
-	err       error          // why it ended; set before done is closed
-	closed    bool           // under mu: end ran, wg takes no more goroutines
+	ending    atomic.Bool    // Disconnect is under way: a lost connection is not replaced
 	wg        sync.WaitGroup // the supervisor, the requester
 
-	stats    counters
-	released releasedQoS2 // incoming QoS 2 messages completed lately
+	stats counters // atomic
 
 	reqMu sync.Mutex
-	req   *requester
+	req   *requester // under reqMu
 
 	authMu sync.Mutex // one re-authentication at a time
 }
+
+// Locks, in the order they may be taken: a goroutine holding one takes only
+// those below it.
+//
+//	router.releaseMu        (subscribe.go) orders an UNSUBSCRIBE of release before a SUBSCRIBE
+//	router.ackMu            (subscribe.go) keeps acknowledgements in arrival order
+//	Client.mu               the life cycle's fields above
+//	router.mu               Subscriptions, held messages, the order of acknowledgements
+//	Subscription.mu         one Subscription's queue
+//	session.mu              operations in flight, packet identifiers
+//	connection.inMu         incoming QoS 1/2 messages unanswered (Receive Maximum)
+//	session.inMu            incoming QoS 2 identifiers
+//	releasedQoS2.mu
+//	writer.mu               the bytes waiting to be written
+//
+// No user callback (On... options, trace hooks, Authenticator, a Store's
+// methods only when noted) runs under any of them, with two exceptions that
+// the reading goroutine alone meets: a QoS 1/2 message acknowledged before
+// anybody could take it writes the Store under ackMu (receive.go,
+// acknowledge), and a batch's Store changes are applied by the reading
+// goroutine holding no lock (connection.commit).
 
 // Dial connects to the MQTT server at rawURL and returns once the server has
 // accepted the connection with CONNACK.
@@ -112,7 +137,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 	}
 	o.Store = countingStore{Store: o.Store, writes: &c.stats.storeWrites}
 	c.opts, c.sess = o, newSession(o.Store)
-	c.released.seed = maphash.MakeSeed()
+	c.sess.released.seed = maphash.MakeSeed()
 	if c.clientID == "" && (o.Version == V31 || o.KeepSession) {
 		c.clientID = "culex-" + randomHex(8)
 	}

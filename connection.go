@@ -536,7 +536,7 @@ func (cn *connection) commit() error {
 		b.rels, b.arena = b.rels[:0], b.arena[:0] // the Store keeps no reference (persist.Batcher)
 	}()
 	if len(b.changes) > 0 {
-		if err := persist.Apply(cn.c.opts.Store, b.changes); err != nil {
+		if err := cn.c.sess.apply(b.changes); err != nil {
 			for _, s := range b.settled {
 				cn.c.sess.unsettle(s.o)
 			}

@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/culex-mqtt/mqtt/persist"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
@@ -476,15 +475,12 @@ func (c *Client) establish(cn *connection, ack *wire.Connack, first bool) error 
 	if !present {
 		// No session on the server: the IDs of incoming QoS 2 messages
 		// we were waiting to see released mean nothing any more.
-		if err := c.opts.Store.Reset(persist.Incoming); err != nil {
-			return &storeError{"forgetting the incoming messages of the last session", err}
+		if err := c.sess.newServerSession(); err != nil {
+			return err
 		}
 		c.router.newSession()
 	}
 	c.router.newConnection()
-	if !present {
-		c.released.forget()
-	}
 	if !present && !c.opts.NoResubscribe {
 		c.resubscribe(cn)
 	}

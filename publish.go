@@ -81,7 +81,7 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 	buf := getBuf()
 	enc, err := p.Append((*buf)[:0], cn.version)
 	if err == nil {
-		err = c.sess.store.Put(persist.Outgoing, o.id, enc)
+		err = c.sess.storeOutgoing(o.id, enc)
 	}
 	*buf = enc[:0]
 	putBuf(buf)
@@ -329,28 +329,13 @@ func (c *Client) giveUp(o *op, cn *connection) error {
 	}
 	err := &opError{what: fmt.Sprintf("publish of %q: given up", o.topic), err: errors.New(why), is: []error{ErrOutcomeUnknown}}
 	var m *Message
-	if hook := c.opts.OnUndeliverable; hook != nil && !o.waited.Load() {
-		if entries, lerr := c.sess.store.Load(persist.Outgoing); lerr == nil {
-			for _, e := range entries {
-				if e.ID != o.id {
-					continue
-				}
-				if p, perr := parseStored(e.Data, wire.V5); perr == nil {
-					if pub, ok := p.(*wire.Publish); ok {
-						mm := messageOf(pub)
-						mm.Duplicate = false
-						m = &mm
-					}
-				}
-			}
-		}
+	if c.opts.OnUndeliverable != nil && !o.waited.Load() {
+		m = c.sess.stored(o)
 	}
 	c.logInfo("message given up", "topic", o.topic, "id", o.id, "error", err)
-	if derr := c.sess.store.Delete(persist.Outgoing, o.id); derr != nil {
-		c.sess.unsettle(o)
-		return &storeError{fmt.Sprintf("removing message %d, given up", o.id), derr}
+	if derr := c.sess.discard(o, result{err: err}); derr != nil {
+		return derr
 	}
-	c.sess.finish(o, result{err: err})
 	if m != nil {
 		c.opts.OnUndeliverable(*m, err)
 	}

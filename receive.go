@@ -1,9 +1,9 @@
 package mqtt
 
 import (
-	"fmt"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/culex-mqtt/mqtt/persist"
@@ -44,18 +44,18 @@ func (c *Client) receivePublish(cn *connection, p *wire.Publish) error {
 		}
 		in = &inbound{cn: cn, id: p.PacketID, qos: p.QoS}
 		if p.QoS == 2 {
-			state, dup := c.router.qos2Seen(p.PacketID)
+			state, dup := c.sess.qos2Seen(p.PacketID)
 			if dup {
 				if state == qos2Acked {
 					cn.w.queue(&wire.Pubrec{PacketID: p.PacketID}) // MQTT-4.3.3-10
 				}
 				return nil
 			}
-			if c.released.resent(p) {
+			if c.sess.released.resent(p) {
 				// Completed already: acknowledged again, so that the
 				// server's PUBREL completes it once more, and not
 				// delivered (releasedQoS2).
-				c.router.qos2Acked(p.PacketID)
+				c.sess.qos2Acked(p.PacketID)
 				cn.w.queue(&wire.Pubrec{PacketID: p.PacketID})
 				return nil
 			}
@@ -198,19 +198,28 @@ func (c *Client) acknowledge(in *inbound) {
 		return
 	}
 	if refused {
-		c.router.qos2Released(in.id) // not received: a new message may take the identifier
+		c.sess.qos2Released(in.id) // not received: a new message may take the identifier
+		if in.recorded.Load() {
+			// Another Subscription accepted it first (router.settled).
+			if err := c.sess.forgetReceived(in.id); err != nil {
+				c.storeFailed(err)
+				return
+			}
+		}
 		if cn != nil {
 			cn.w.post(&wire.Pubrec{PacketID: in.id, ReasonCode: code})
 		}
 		return
 	}
-	if err := c.sess.store.Put(persist.Incoming, in.id, nil); err != nil {
-		// Without the record, the server's next send of this message
-		// would be delivered again: no PUBREC.
-		c.storeFailed(&storeError{fmt.Sprintf("recording incoming QoS 2 message %d as received", in.id), err})
-		return
+	if !in.recorded.Load() { // acknowledged before anybody took it (router.dueLocked)
+		if err := c.sess.recordReceived(in.id); err != nil {
+			// Without the record, the server's next send of this
+			// message would be delivered again: no PUBREC.
+			c.storeFailed(err)
+			return
+		}
 	}
-	c.router.qos2Acked(in.id)
+	c.sess.qos2Acked(in.id)
 	if cn != nil {
 		cn.w.post(&wire.Pubrec{PacketID: in.id})
 	}
@@ -223,8 +232,8 @@ func (c *Client) acknowledge(in *inbound) {
 func (c *Client) receivePubrel(cn *connection, p *wire.Pubrel) error {
 	comp := &wire.Pubcomp{PacketID: p.PacketID}
 	cn.answered(p.PacketID)
-	c.released.release(p.PacketID)
-	if c.router.qos2Released(p.PacketID) {
+	c.sess.released.release(p.PacketID)
+	if c.sess.qos2Released(p.PacketID) {
 		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Incoming, ID: p.PacketID, Delete: true})
 	} else if cn.version == wire.V5 {
 		comp.ReasonCode = wire.PacketIdentifierNotFound
@@ -253,6 +262,9 @@ type inbound struct {
 	// code is the acknowledgement's reason code: Success, or the first
 	// refusal (Delivery.Refuse, MQTT 5.0 only).
 	code ReasonCode
+	// recorded: a QoS 2 message recorded in the Store as received
+	// (session.recordReceived), by the call that handed it out.
+	recorded atomic.Bool
 }
 
 // parked reports whether a is a message nobody can take for now: held for

@@ -49,6 +49,15 @@ type session struct {
 	serials uint64
 
 	sendSeq atomic.Uint64 // numbers PUBLISH packets as they are queued (op.seq)
+
+	// The incoming side: the QoS 2 messages the server sent whose flow is
+	// not complete, by identifier (qos2Received, then qos2Acked until
+	// PUBREL), and those completed lately. Taken by the reading goroutine
+	// and by the callers that acknowledge; never held while taking
+	// another lock or doing I/O.
+	inMu     sync.Mutex
+	qos2     map[uint16]uint8 // under inMu
+	released releasedQoS2     // its own lock
 }
 
 // quotaSize is the largest Receive Maximum there is.
@@ -130,6 +139,7 @@ func newSession(store persist.Store) *session {
 		quota:  semaphore.NewWeighted(quotaSize),
 		nextID: 1,
 		ops:    make(map[uint16]*op),
+		qos2:   make(map[uint16]uint8),
 	}
 }
 
@@ -471,6 +481,15 @@ func (s *session) drain(ctx context.Context, done <-chan struct{}) error {
 // load adopts the messages an earlier process left in the Store, before the
 // first connection; resume then sends them like this process's own.
 func (s *session) load() error {
+	// Identifiers stored by an earlier connection of this session are
+	// still waiting for PUBREL.
+	in, err := s.store.Load(persist.Incoming)
+	if err != nil {
+		return fmt.Errorf("mqtt: loading incoming QoS 2 messages from the store: %w", err)
+	}
+	for _, e := range in {
+		s.qos2[e.ID] = qos2Acked
+	}
 	entries, err := s.store.Load(persist.Outgoing)
 	if err != nil {
 		return fmt.Errorf("mqtt: loading unacknowledged messages from the store: %w", err)
@@ -667,4 +686,119 @@ func (s *session) adopt(id uint16, kind wire.Type, qos byte, topic string) {
 			s.nextID = 1
 		}
 	}
+}
+
+// qos2 states of an incoming identifier.
+const (
+	qos2Received = 1 // routed, not yet handed out
+	qos2Acked    = 2 // PUBREC sent, waiting for PUBREL
+)
+
+// qos2Seen records an incoming QoS 2 identifier; dup reports that it is
+// already known, with its state.
+func (s *session) qos2Seen(id uint16) (state uint8, dup bool) {
+	s.inMu.Lock()
+	defer s.inMu.Unlock()
+	if st, ok := s.qos2[id]; ok {
+		return st, true
+	}
+	s.qos2[id] = qos2Received
+	return 0, false
+}
+
+// qos2Acked records that the PUBREC of an incoming QoS 2 identifier went
+// out (or is about to): a resend of its PUBLISH is not delivered again.
+func (s *session) qos2Acked(id uint16) {
+	s.inMu.Lock()
+	if _, ok := s.qos2[id]; ok {
+		s.qos2[id] = qos2Acked
+	}
+	s.inMu.Unlock()
+}
+
+// qos2Released forgets an incoming QoS 2 identifier the server released,
+// and reports whether it was known.
+func (s *session) qos2Released(id uint16) bool {
+	s.inMu.Lock()
+	defer s.inMu.Unlock()
+	_, known := s.qos2[id]
+	delete(s.qos2, id)
+	return known
+}
+
+// newServerSession forgets the incoming side of a session the server no
+// longer has (it answered CONNACK without Session Present): the QoS 2
+// identifiers waiting for PUBREL, in memory and in the Store, mean nothing
+// any more.
+func (s *session) newServerSession() error {
+	if err := s.store.Reset(persist.Incoming); err != nil {
+		return &storeError{"forgetting the incoming messages of the last session", err}
+	}
+	s.inMu.Lock()
+	clear(s.qos2)
+	s.inMu.Unlock()
+	s.released.forget()
+	return nil
+}
+
+// recordReceived records in the Store that the incoming QoS 2 message id
+// reached the application, before its PUBREC goes out: the server's resend
+// of it is then not delivered again, even by a new process.
+func (s *session) recordReceived(id uint16) *storeError {
+	if err := s.store.Put(persist.Incoming, id, nil); err != nil {
+		return &storeError{fmt.Sprintf("recording incoming QoS 2 message %d as received", id), err}
+	}
+	return nil
+}
+
+// forgetReceived undoes recordReceived for a message refused after all.
+func (s *session) forgetReceived(id uint16) *storeError {
+	if err := s.store.Delete(persist.Incoming, id); err != nil {
+		return &storeError{fmt.Sprintf("forgetting incoming QoS 2 message %d, refused", id), err}
+	}
+	return nil
+}
+
+// store writes the encoding of an outgoing QoS 1/2 message, before it is
+// sent.
+func (s *session) storeOutgoing(id uint16, enc []byte) error {
+	return s.store.Put(persist.Outgoing, id, enc)
+}
+
+// apply makes the Store changes of a batch of packets read (connection.commit).
+func (s *session) apply(changes []persist.Change) error {
+	return persist.Apply(s.store, changes)
+}
+
+// stored returns the message o as the Store holds it, nil when it cannot
+// be read.
+func (s *session) stored(o *op) *Message {
+	entries, err := s.store.Load(persist.Outgoing)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		if e.ID != o.id {
+			continue
+		}
+		if p, err := parseStored(e.Data, wire.V5); err == nil {
+			if pub, ok := p.(*wire.Publish); ok {
+				m := messageOf(pub)
+				m.Duplicate = false
+				return &m
+			}
+		}
+	}
+	return nil
+}
+
+// discard ends o, settling, with r and removes its message from the Store
+// (Client.giveUp).
+func (s *session) discard(o *op, r result) error {
+	if err := s.store.Delete(persist.Outgoing, o.id); err != nil {
+		s.unsettle(o)
+		return &storeError{fmt.Sprintf("removing message %d, given up", o.id), err}
+	}
+	s.finish(o, r)
+	return nil
 }

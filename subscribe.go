@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/culex-mqtt/mqtt/persist"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
@@ -683,12 +682,6 @@ func matchFilter(filter, topic string) bool {
 	return wire.MatchTopic(filter, topic)
 }
 
-// qos2 states of an incoming identifier.
-const (
-	qos2Received = 1 // routed, not yet handed out
-	qos2Acked    = 2 // PUBREC sent, waiting for PUBREL
-)
-
 // router sends incoming messages to the subscriptions and keeps the order of
 // their acknowledgements.
 type router struct {
@@ -715,20 +708,11 @@ type router struct {
 	heldLen int               // their size (queued.size)
 	dropped int               // messages no Subscription accounts for (Client.Dropped)
 	acks    []*inbound        // in arrival order
-	qos2    map[uint16]uint8  // incoming QoS 2 identifiers not yet released
 	aliases map[uint16]string // topic aliases the server set (v5)
 }
 
 func (r *router) init(c *Client) {
 	r.c = c
-	r.qos2 = make(map[uint16]uint8)
-	// Identifiers stored by an earlier connection of this session are
-	// still waiting for PUBREL.
-	if entries, err := c.opts.Store.Load(persist.Incoming); err == nil {
-		for _, e := range entries {
-			r.qos2[e.ID] = qos2Acked
-		}
-	}
 }
 
 // newSession forgets what belonged to a session the server no longer has:
@@ -738,7 +722,6 @@ func (r *router) newSession() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.session++
-	clear(r.qos2)
 }
 
 // newConnection forgets the topic aliases of the last connection: they
@@ -1023,6 +1006,16 @@ func (r *router) delivered(in *inbound) { r.settled(in, wire.Success) }
 // arrival order. A refusal is kept for the acknowledgement: the first, when
 // several Subscriptions had the message.
 func (r *router) settled(in *inbound, code ReasonCode) {
+	if in.qos == 2 && !code.IsError() && !in.recorded.Load() && r.current(in) {
+		// Recorded before the order of acknowledgements is taken: a
+		// durable Store's write must hold up neither the other callers
+		// nor the reading goroutine, which take ackMu too.
+		if err := r.c.sess.recordReceived(in.id); err != nil {
+			r.c.storeFailed(err)
+			return
+		}
+		in.recorded.Store(true)
+	}
 	r.ackMu.Lock()
 	defer r.ackMu.Unlock()
 	r.mu.Lock()
@@ -1112,36 +1105,6 @@ func (r *router) dueLocked(heldToo bool) []*inbound {
 	clear(r.acks[:n])
 	r.acks = r.acks[n:]
 	return due
-}
-
-// qos2Seen records an incoming QoS 2 identifier; dup reports that it is
-// already known, with its state.
-func (r *router) qos2Seen(id uint16) (state uint8, dup bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if st, ok := r.qos2[id]; ok {
-		return st, true
-	}
-	r.qos2[id] = qos2Received
-	return 0, false
-}
-
-func (r *router) qos2Acked(id uint16) {
-	r.mu.Lock()
-	if _, ok := r.qos2[id]; ok {
-		r.qos2[id] = qos2Acked
-	}
-	r.mu.Unlock()
-}
-
-// qos2Released forgets an incoming QoS 2 identifier the server released,
-// and reports whether it was known.
-func (r *router) qos2Released(id uint16) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	_, known := r.qos2[id]
-	delete(r.qos2, id)
-	return known
 }
 
 // resolveAlias applies a topic alias the server set (MQTT-3.3.2-10). One
