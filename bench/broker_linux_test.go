@@ -2,8 +2,10 @@ package bench
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -49,4 +51,39 @@ func selfCPU() (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+}
+
+// cpusAllowed returns the Cpus_allowed_list of the process pid, read from
+// /proc/PID/task/*/status: the affinity is a thread's, so every thread is
+// read, and an error returned if they differ.
+func cpusAllowed(pid int) (string, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	list := ""
+	for _, t := range tasks {
+		data, err := os.ReadFile(filepath.Join(dir, t.Name(), "status"))
+		if os.IsNotExist(err) {
+			continue // the thread has ended
+		}
+		if err != nil {
+			return "", err
+		}
+		_, rest, ok := bytes.Cut(data, []byte("\nCpus_allowed_list:"))
+		if !ok {
+			return "", fmt.Errorf("no Cpus_allowed_list in %s/%s/status", dir, t.Name())
+		}
+		line, _, _ := bytes.Cut(rest, []byte("\n"))
+		got := string(bytes.TrimSpace(line))
+		if list != "" && got != list {
+			return "", fmt.Errorf("threads of pid %d differ: Cpus_allowed_list %s and %s", pid, list, got)
+		}
+		list = got
+	}
+	if list == "" {
+		return "", fmt.Errorf("no thread of pid %d found in %s", pid, dir)
+	}
+	return list, nil
 }

@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"errors"
 	"os/exec"
 	"time"
 )
@@ -15,3 +16,9 @@ func processCPU(pid int) (time.Duration, bool) { return 0, false }
 
 // selfCPU is not implemented here: the CPU metrics are left out.
 func selfCPU() (time.Duration, bool) { return 0, false }
+
+// cpusAllowed is not implemented here: pinning (the one-CPU mode of
+// clients.sh) needs Linux and taskset.
+func cpusAllowed(pid int) (string, error) {
+	return "", errors.New("CPU pinning is checked on Linux only")
+}

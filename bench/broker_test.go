@@ -13,7 +13,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -114,6 +117,9 @@ func startBroker(tb testing.TB, extra ...string) *benchBroker {
 		if err == nil {
 			b.PID = pid
 			tb.Cleanup(stop)
+			if err := checkPinning(pid); err != nil {
+				tb.Fatal(err)
+			}
 			return b
 		}
 		lastErr = err // most likely the port was taken meanwhile; try another
@@ -128,6 +134,16 @@ func startBroker(tb testing.TB, extra ...string) *benchBroker {
 func runBroker(bin, conf, dir, addr string) (pid int, stop func(), err error) {
 	var out lockedBuf
 	cmd := exec.Command(bin, "-c", conf)
+	if cpus := os.Getenv(envBrokerCPU); cpus != "" {
+		// taskset sets its own affinity and then executes mosquitto in
+		// its place: the PID is mosquitto's, and every thread mosquitto
+		// starts inherits the affinity.
+		taskset, err := exec.LookPath("taskset")
+		if err != nil {
+			return 0, nil, fmt.Errorf("%s=%s needs taskset (util-linux): %w", envBrokerCPU, cpus, err)
+		}
+		cmd = exec.Command(taskset, "-c", cpus, bin, "-c", conf)
+	}
 	cmd.Dir = dir
 	cmd.Stdout = &out
 	cmd.Stderr = &out
@@ -199,4 +215,99 @@ func (l *lockedBuf) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// The one-CPU mode of clients.sh pins the broker and the test process to
+// CPUs of their own. These variables say which; startBroker starts mosquitto
+// on the broker's and checks that both took, so that a run never reports
+// pinned numbers from processes that were not pinned.
+const (
+	// envBrokerCPU is the CPU list (as taskset -c takes it, "0" or "0,2"
+	// or "0-3") mosquitto runs on.
+	envBrokerCPU = "CULEX_BENCH_BROKER_CPU"
+	// envClientCPU is the CPU list the test process was started on (by
+	// taskset, in clients.sh). GOMAXPROCS must be the number of its CPUs.
+	envClientCPU = "CULEX_BENCH_CLIENT_CPU"
+)
+
+// pinningNote makes checkPinning print its "# pinning:" line once per
+// process: clients.sh runs one process per round and keeps the line with
+// the round's other notes.
+var pinningNote sync.Once
+
+// checkPinning checks that the broker (pid) and this process are on the
+// CPUs envBrokerCPU and envClientCPU ask for, in every thread, and that
+// GOMAXPROCS matches the client's CPUs. Without either variable it checks
+// and prints nothing.
+func checkPinning(pid int) error {
+	brokerWant, clientWant := os.Getenv(envBrokerCPU), os.Getenv(envClientCPU)
+	if brokerWant == "" && clientWant == "" {
+		return nil
+	}
+	note := "# pinning:"
+	if brokerWant != "" {
+		got, err := checkAffinity(pid, envBrokerCPU, brokerWant)
+		if err != nil {
+			return fmt.Errorf("the broker (mosquitto, pid %d) is not pinned as asked: %w", pid, err)
+		}
+		note += fmt.Sprintf(" broker (mosquitto) Cpus_allowed_list %s;", got)
+	}
+	if clientWant != "" {
+		got, err := checkAffinity(os.Getpid(), envClientCPU, clientWant)
+		if err != nil {
+			return fmt.Errorf("the test process (pid %d) is not pinned as asked (start it under taskset -c %s): %w", os.Getpid(), clientWant, err)
+		}
+		cpus, _ := parseCPUList(clientWant)
+		if p := runtime.GOMAXPROCS(0); p != len(cpus) {
+			return fmt.Errorf("GOMAXPROCS is %d, but %s=%s has %d CPUs: set GOMAXPROCS=%d", p, envClientCPU, clientWant, len(cpus), len(cpus))
+		}
+		note += fmt.Sprintf(" test process Cpus_allowed_list %s, GOMAXPROCS %d;", got, runtime.GOMAXPROCS(0))
+	}
+	pinningNote.Do(func() { fmt.Println(strings.TrimSuffix(note, ";")) })
+	return nil
+}
+
+// checkAffinity compares the CPUs every thread of pid may run on with want,
+// the value of the variable env. It returns the Cpus_allowed_list read.
+func checkAffinity(pid int, env, want string) (string, error) {
+	wantCPUs, err := parseCPUList(want)
+	if err != nil {
+		return "", fmt.Errorf("%s=%q: %w", env, want, err)
+	}
+	got, err := cpusAllowed(pid)
+	if err != nil {
+		return "", err
+	}
+	gotCPUs, err := parseCPUList(got)
+	if err != nil {
+		return "", fmt.Errorf("Cpus_allowed_list %q: %w", got, err)
+	}
+	if !slices.Equal(gotCPUs, wantCPUs) {
+		return "", fmt.Errorf("Cpus_allowed_list is %s, %s asks for %s", got, env, want)
+	}
+	return got, nil
+}
+
+// parseCPUList parses a CPU list such as "0", "0,2" or "0-3,6" (the
+// format of taskset -c and of Cpus_allowed_list) into sorted CPU numbers.
+func parseCPUList(s string) ([]int, error) {
+	var cpus []int
+	for part := range strings.SplitSeq(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return nil, fmt.Errorf("bad CPU list %q", s)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("bad CPU list %q", s)
+			}
+		}
+		for c := a; c <= b; c++ {
+			cpus = append(cpus, c)
+		}
+	}
+	slices.Sort(cpus)
+	return slices.Compact(cpus), nil
 }

@@ -6,12 +6,23 @@
 #   ./clients.sh                        # 3 rounds, -benchtime 1s
 #   ROUNDS=5 BENCHTIME=2s ./clients.sh
 #   BENCH=RoundTrip ./clients.sh        # only the shapes matching RoundTrip
+#   CPU=1 ./clients.sh                  # one CPU each for the broker and the clients
 #   ./clients.sh -test.cpuprofile=x     # further arguments go to the test binary
 #
 # The test binary is built once; every round runs all shapes and clients, so
 # the clients are interleaved in time and drift on a shared machine hits them
 # alike. Needs mosquitto. The raw output is kept in $OUT (a temporary file
 # unless set).
+#
+# By default nothing is pinned: the broker, the clients and the rest of the
+# machine share every CPU. With CPU=1 the broker (mosquitto) runs on CPU
+# $BROKER_CPU (0 unless set) and the test process, every client in it, on CPU
+# $CLIENT_CPU (1 unless set) with GOMAXPROCS=1, both by taskset (util-linux):
+# neither side can take CPU from the other, so a client's CPU per message
+# costs it throughput directly and the broker has the same CPU for every
+# client (other work on the machine still shares both). The benchmarks
+# check in /proc that the pinning took (every thread of both processes) and
+# fail if not; each round's "# pinning:" line records what they found.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,19 +33,44 @@ out=${OUT:-$(mktemp "${TMPDIR:-/tmp}/culex-clients.XXXXXX")}
 bin=$(mktemp "${TMPDIR:-/tmp}/culex-clients-test.XXXXXX")
 trap 'rm -f "$bin"' EXIT
 
+# run is the command the test binary runs under; mode heads the table.
+case ${CPU:-} in
+'')
+	run=()
+	mode="shared: nothing pinned; the broker, the clients and the rest of the machine share the $(nproc) CPUs"
+	pinning="none asked (this shell's Cpus_allowed_list: $(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status 2>/dev/null))"
+	# Only CPU=1 pins: variables left in the environment must not.
+	unset CULEX_BENCH_BROKER_CPU CULEX_BENCH_CLIENT_CPU
+	;;
+1)
+	broker_cpu=${BROKER_CPU:-0}
+	client_cpu=${CLIENT_CPU:-1}
+	command -v taskset >/dev/null || { echo "clients.sh: CPU=1 needs taskset (util-linux)" >&2; exit 1; }
+	run=(taskset -c "$client_cpu" env GOMAXPROCS=1)
+	export CULEX_BENCH_BROKER_CPU=$broker_cpu CULEX_BENCH_CLIENT_CPU=$client_cpu
+	mode="one CPU each: the broker (mosquitto) on CPU $broker_cpu, the test process (every client) on CPU $client_cpu with GOMAXPROCS=1"
+	pinning="" # the test binary prints what it found
+	;;
+*)
+	echo "clients.sh: CPU=$CPU: only CPU=1 (one CPU for the broker, one for the clients) or no CPU (nothing pinned)" >&2
+	exit 2
+	;;
+esac
+
 go test -c -o "$bin" .
 : >"$out"
 for i in $(seq "$rounds"); do
-	echo "round $i of $rounds: $bin -test.run '^\$' -test.bench '$bench' -test.benchtime $benchtime $*" >&2
+	echo "round $i of $rounds: ${run[*]}${run[*]:+ }$bin -test.run '^\$' -test.bench '$bench' -test.benchtime $benchtime $*" >&2
 	# The machine's load before each round, for judging the noise.
 	echo "# round $i: $(uptime)" >>"$out"
 	[ -r /proc/pressure/cpu ] && sed "s/^/# cpu pressure: /" /proc/pressure/cpu >>"$out"
-	"$bin" -test.run '^$' -test.bench "$bench" -test.benchtime "$benchtime" -test.benchmem "$@" >>"$out"
+	[ -n "$pinning" ] && echo "# pinning: $pinning" >>"$out"
+	"${run[@]}" "$bin" -test.run '^$' -test.bench "$bench" -test.benchtime "$benchtime" -test.benchmem "$@" >>"$out"
 done
 echo "raw results: $out" >&2
 
-awk '
-/^# (round|cpu pressure: some)/ { notes[++nnotes] = $0 }
+awk -v mode="$mode" '
+/^# (round|cpu pressure: some|pinning)/ { notes[++nnotes] = $0 }
 
 # Lines look like:
 # BenchmarkQoS1Throughput/culex-2  31892  31572 ns/op  18.81 broker-µs/op ... 31674 msgs/s ...
@@ -76,10 +112,14 @@ function unitOf(shape) {
 }
 
 END {
-	nc = split("raw culex paho.mqtt.golang paho.golang", clients, " ")
+	# clients[1] is raw, the reference, clients[3] culex, 4 and 5 the paho
+	# clients; the ratios below use these positions.
+	nc = split("raw raw-unbatched culex paho.mqtt.golang paho.golang", clients, " ")
 	print ""
-	print "| shape | metric | raw | culex | paho.mqtt.golang | paho.golang | culex / raw | culex / best paho |"
-	print "|---|---|---:|---:|---:|---:|---:|---:|"
+	print "Mode: " mode "."
+	print ""
+	print "| shape | metric | raw | raw-unbatched | culex | paho.mqtt.golang | paho.golang | culex / raw | culex / best paho |"
+	print "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 	for (s = 1; s <= nshapes; s++) {
 		shape = shapes[s]
 		for (p = 1; p <= 2; p++) {
@@ -94,12 +134,12 @@ END {
 				line = line " | " fmtv(m[c])
 			}
 			best = ""
-			for (c = 3; c <= 4; c++) {
+			for (c = 4; c <= 5; c++) {
 				if (m[c] == "") continue
 				if (best == "" || (unit == "msgs/s" ? m[c] > best : m[c] < best)) best = m[c]
 			}
-			r1 = (m[1] != "" && m[2] != "" && m[1] > 0) ? sprintf("%.2f", m[2] / m[1]) : "-"
-			r2 = (best != "" && m[2] != "" && best > 0) ? sprintf("%.2f", m[2] / best) : "-"
+			r1 = (m[1] != "" && m[3] != "" && m[1] > 0) ? sprintf("%.2f", m[3] / m[1]) : "-"
+			r2 = (best != "" && m[3] != "" && best > 0) ? sprintf("%.2f", m[3] / best) : "-"
 			print line " | " r1 " | " r2 " |"
 		}
 	}

@@ -16,6 +16,13 @@ package bench
 // It speaks MQTT 5.0, as culex (by default) and paho.golang do, and sends
 // the same packets they do: a PUBLISH has an empty property section, an
 // acknowledgement is the short form (packet identifier only).
+//
+// raw-unbatched is the same pump writing every packet with a system call of
+// its own (a write per PUBLISH, and per PUBREL), as a client does that
+// neither buffers nor corks its writes: the difference between the two is
+// what coalescing writes is worth, to the client and to the broker. The
+// round trip and the short-lived job have one packet to write at a time in
+// raw already, so raw-unbatched runs only the throughput shapes.
 
 import (
 	"context"
@@ -255,12 +262,30 @@ func (r *rawConn) disconnect() error {
 	return err
 }
 
-// rawContender is the raw socket pump as a contender.
-type rawContender struct{}
+// rawContender is the raw socket pump as a contender: raw, or with
+// unbatched set raw-unbatched, which writes one packet per system call.
+type rawContender struct {
+	unbatched bool
+}
 
-func (rawContender) name() string { return "raw" }
+func (r rawContender) name() string {
+	if r.unbatched {
+		return "raw-unbatched"
+	}
+	return "raw"
+}
 
-func (rawContender) qos0(tb testing.TB, addr, topic string, payload []byte) (func(n int) error, func()) {
+// send adds pkt to out, the packets of the next write; raw-unbatched writes
+// it at once instead, with a system call of its own.
+func (r rawContender) send(c *rawConn, out, pkt []byte) ([]byte, error) {
+	if !r.unbatched {
+		return append(out, pkt...), nil
+	}
+	_, err := c.Write(pkt)
+	return out, err
+}
+
+func (r rawContender) qos0(tb testing.TB, addr, topic string, payload []byte) (func(n int) error, func()) {
 	ctx := context.Background()
 	sub, err := rawDial(ctx, addr, clientID("raw-sub"), rawReadBuffer)
 	if err != nil {
@@ -274,7 +299,10 @@ func (rawContender) qos0(tb testing.TB, addr, topic string, payload []byte) (fun
 		tb.Fatal(err)
 	}
 	pkt := rawPublishPacket(topic, payload, 0, 0)
-	const batch = 64
+	batch := 64
+	if r.unbatched {
+		batch = 1
+	}
 	var many []byte
 	for range batch {
 		many = append(many, pkt...)
@@ -309,7 +337,7 @@ func (rawContender) qos0(tb testing.TB, addr, topic string, payload []byte) (fun
 	return run, func() { pub.disconnect(); sub.disconnect() }
 }
 
-func (rawContender) publishInflight(tb testing.TB, addr, topic string, payload []byte, qos byte) (func(n int) error, func()) {
+func (r rawContender) publishInflight(tb testing.TB, addr, topic string, payload []byte, qos byte) (func(n int) error, func()) {
 	pub, err := rawDial(context.Background(), addr, clientID("raw-pub"), rawReadBuffer)
 	if err != nil {
 		tb.Fatal(err)
@@ -320,16 +348,23 @@ func (rawContender) publishInflight(tb testing.TB, addr, topic string, payload [
 		pub.SetDeadline(time.Now().Add(runTimeout(n)))
 		defer pub.SetDeadline(time.Time{})
 		out := make([]byte, 0, inflight*(len(pkt)+4))
-		var rels []byte                 // PUBRELs due
+		var rels []byte                 // PUBRELs due, 4 bytes each
 		sent, acked, pending := 0, 0, 0 // pending: published, not yet acknowledged
+		var err error
 		for acked < n {
 			out = out[:0]
-			out = append(out, rels...)
+			for i := 0; i < len(rels); i += 4 {
+				if out, err = r.send(pub, out, rels[i:i+4]); err != nil {
+					return err
+				}
+			}
 			rels = rels[:0]
 			for pending < inflight && sent < n {
 				id := uint16(sent%65535 + 1)
 				binary.BigEndian.PutUint16(pkt[idAt:], id)
-				out = append(out, pkt...)
+				if out, err = r.send(pub, out, pkt); err != nil {
+					return err
+				}
 				sent++
 				pending++
 			}
