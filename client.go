@@ -83,11 +83,12 @@ type Client struct {
 //	releasedQoS2.mu
 //	writer.mu               the bytes waiting to be written
 //
-// No user callback (On... options, trace hooks, Authenticator, a Store's
-// methods only when noted) runs under any of them, with two exceptions that
-// the reading goroutine alone meets: a QoS 1/2 message acknowledged before
-// anybody could take it writes the Store under ackMu (receive.go,
-// acknowledge), and a batch's Store changes are applied by the reading
+// No user callback (the On... options, the trace hooks, an Authenticator)
+// runs under any of them. The Store is written under none, with one rare
+// exception: a QoS 2 message acknowledged before anybody could take it (a
+// held message, router.dueLocked) is recorded under ackMu (receive.go,
+// acknowledge); messages handed out are recorded before it is taken
+// (router.settled). A batch's Store changes are applied by the reading
 // goroutine holding no lock (connection.commit).
 
 // Dial connects to the MQTT server at rawURL and returns once the server has

@@ -43,6 +43,17 @@ func (v Version) String() string { return wire.Version(v).String() }
 // repeat.
 type UserProperty = wire.UserProperty
 
+// PayloadFormat is a message's Payload Format Indicator (MQTT 5.0): what
+// its payload is.
+type PayloadFormat byte
+
+// The payload formats. A server may check that a PayloadUTF8 payload is
+// valid UTF-8, and refuse it with 0x99 when it is not.
+const (
+	PayloadBytes PayloadFormat = 0 // unspecified bytes: the default
+	PayloadUTF8  PayloadFormat = 1 // UTF-8 text
+)
+
 // Message is an application message, published or received.
 type Message struct {
 	Topic   string
@@ -52,7 +63,7 @@ type Message struct {
 
 	// MQTT 5.0 properties. Publish refuses a message that has any on a
 	// 3.x connection, before sending it, rather than drop them silently.
-	PayloadFormat   byte          // 1: the payload is UTF-8 text
+	PayloadFormat   PayloadFormat // PayloadUTF8: the payload is UTF-8 text
 	MessageExpiry   time.Duration // 0: never expires; whole seconds (rounded; under one: an error); negative: an error
 	ContentType     string
 	ResponseTopic   string

@@ -302,7 +302,7 @@ func messageProps(m *Message) *wire.Properties {
 		return nil
 	}
 	p := &wire.Properties{
-		PayloadFormat:   m.PayloadFormat,
+		PayloadFormat:   byte(m.PayloadFormat),
 		ContentType:     m.ContentType,
 		ResponseTopic:   m.ResponseTopic,
 		CorrelationData: m.CorrelationData,

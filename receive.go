@@ -14,7 +14,7 @@ import (
 func messageOf(p *wire.Publish) Message {
 	m := Message{Topic: p.Topic, Payload: p.Payload, QoS: QoS(p.QoS), Retain: p.Retain, Duplicate: p.Dup}
 	if pr := p.Properties; pr != nil {
-		m.PayloadFormat = pr.PayloadFormat
+		m.PayloadFormat = PayloadFormat(pr.PayloadFormat)
 		if pr.MessageExpiry != nil {
 			m.MessageExpiry = time.Duration(*pr.MessageExpiry) * time.Second
 		}

@@ -385,12 +385,14 @@ func (s *session) finish(o *op, r result) {
 	if s.ops[o.id] == o {
 		s.removeLocked(o.id)
 	}
-	then := o.then
+	quota, then := o.quota, o.then
 	if then == nil {
-		o.done <- r // capacity 1: never blocks
+		// Capacity 1: never blocks. The waiter may reuse o as soon as
+		// it has r (recycle): o is not touched after this.
+		o.done <- r
 	}
 	s.mu.Unlock()
-	if o.quota {
+	if quota {
 		s.releaseQuota()
 	}
 	if then != nil {

@@ -19,8 +19,19 @@ type Filter struct {
 	QoS               QoS
 	NoLocal           bool // v5: do not receive our own publications
 	RetainAsPublished bool // v5: keep the retain flag as published
-	RetainHandling    byte // v5: 0 send retained messages, 1 only for a new subscription, 2 never
+	RetainHandling    RetainHandling // v5: when the server sends the retained messages that match
 }
+
+// RetainHandling says when the server sends a subscription the retained
+// messages that match its filter (MQTT 5.0).
+type RetainHandling byte
+
+// The retain handling options. Over MQTT 3.x the server always sends them.
+const (
+	SendRetained      RetainHandling = 0 // at every subscribe: the default
+	SendRetainedIfNew RetainHandling = 1 // only when the subscription did not exist yet
+	NoRetained        RetainHandling = 2 // never
+)
 
 // maxQueuedQoS0 bounds how many QoS 0 messages wait in one Subscription, as
 // DialOptions.MaxQueuedBytes bounds their bytes. QoS 0 has no flow control,
@@ -260,7 +271,7 @@ func (s *Subscription) subscribePacket(v wire.Version, subIDs bool) *wire.Subscr
 	pkt := &wire.Subscribe{Filters: make([]wire.Filter, len(s.asked))}
 	for i, f := range s.asked {
 		pkt.Filters[i] = wire.Filter{Topic: f.Topic, QoS: byte(f.QoS), NoLocal: f.NoLocal,
-			RetainAsPublished: f.RetainAsPublished, RetainHandling: f.RetainHandling}
+			RetainAsPublished: f.RetainAsPublished, RetainHandling: byte(f.RetainHandling)}
 	}
 	if v != wire.V5 {
 		return pkt

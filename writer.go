@@ -300,14 +300,13 @@ func (w *writer) wake() {
 // sendLast queues p as the final packet, writes what is buffered and stops
 // accepting packets. It gives up after a second if the network is stuck.
 func (w *writer) sendLast(p wire.Packet) {
+	w.cn.c.trace(true, p) // first, as in send, and never under w.mu
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
 		return
 	}
-	if err := w.appendLocked(p); err == nil {
-		w.cn.c.trace(true, p)
-	}
+	w.appendLocked(p)
 	w.last = true
 	if w.raw != nil {
 		w.flushLocked() // at once when the socket takes it, as it mostly does

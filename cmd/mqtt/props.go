@@ -191,7 +191,7 @@ func (p *propFlags) set(cmd, ident string, vals []string) error {
 			if err != nil {
 				return err
 			}
-			m.PayloadFormat = byte(n)
+			m.PayloadFormat = mqtt.PayloadFormat(n)
 		case "will-delay-interval":
 			if cmd != "will" {
 				return bad("a will property; use -D will will-delay-interval")
@@ -310,7 +310,7 @@ func (v *bytesProp) String() string {
 func (v *bytesProp) Set(s string) error { *v.p, *v.given = []byte(s), true; return nil }
 
 type utf8Prop struct {
-	p     *byte
+	p     *mqtt.PayloadFormat
 	given *bool
 }
 
@@ -322,7 +322,7 @@ func (v *utf8Prop) Set(s string) error {
 		return err
 	}
 	if b {
-		*v.p, *v.given = 1, true
+		*v.p, *v.given = mqtt.PayloadUTF8, true
 	}
 	return nil
 }

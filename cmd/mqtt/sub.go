@@ -133,7 +133,7 @@ func subFlags() (*flagSet, func(context.Context, *env) error) {
 		}
 		filters := make([]mqtt.Filter, len(topics))
 		for i, t := range topics {
-			filters[i] = mqtt.Filter{Topic: t, QoS: q, NoLocal: noLocal, RetainAsPublished: rap, RetainHandling: byte(rh)}
+			filters[i] = mqtt.Filter{Topic: t, QoS: q, NoLocal: noLocal, RetainAsPublished: rap, RetainHandling: mqtt.RetainHandling(rh)}
 		}
 
 		// Interrupting is how a sub is meant to end, so ^C is a normal
