@@ -17,8 +17,8 @@ import (
 type Filter struct {
 	Topic             string
 	QoS               QoS
-	NoLocal           bool // v5: do not receive our own publications
-	RetainAsPublished bool // v5: keep the retain flag as published
+	NoLocal           bool           // v5: do not receive our own publications
+	RetainAsPublished bool           // v5: keep the retain flag as published
 	RetainHandling    RetainHandling // v5: when the server sends the retained messages that match
 }
 
