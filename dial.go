@@ -1,5 +1,14 @@
 package mqtt
 
+// This file is the way from the servers of Dial to a working connection,
+// top to bottom: dialAny tries the servers in turn, dialFollowing follows
+// the redirections of a CONNACK, dialOne runs BeforeConnect and bounds the
+// attempt, dialTarget falls back from MQTT 5.0 to 3.1.1, connect opens the
+// transport and handshake exchanges CONNECT and CONNACK (auth.go: the
+// rounds of enhanced authentication), and establish makes the connection
+// the client's: the session taken up, subscriptions made again, what was
+// in flight sent again.
+
 import (
 	"bytes"
 	"context"

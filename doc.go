@@ -91,9 +91,15 @@
 // MQTT 5.0 reason code once it has dealt with it (Delivery.Accept,
 // Delivery.Refuse); the acknowledgements still leave in arrival order, and
 // one the application does not give within DialOptions.AckTimeout the
-// client gives. A client that only publishes at QoS 1 or 2, one
-// message at a time, has no reading goroutine at all: the Publish that
-// waits reads its own answer.
+// client gives.
+//
+// Connected and State tell whether a connection is up, whatever the client
+// does: a connection the server closes, or ends with DISCONNECT, is seen
+// within 10 ms, and one whose server goes silent within 1.5 times the keep
+// alive. (A client that only publishes at QoS 1 or 2, one message at a time,
+// has the Publish that waits read its own answer, sparing a goroutine and a
+// hand-off per message; the connection's reading goroutine starts as soon
+// as the client does anything else, or calls nothing for 10 ms.)
 //
 // # Errors
 //

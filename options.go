@@ -244,13 +244,9 @@ type DialOptions struct {
 	// server resumed a session.
 	OnConnect func(sessionPresent bool)
 	// OnConnectionLost is called when the connection ends unexpectedly,
-	// with why.
-	//
-	// Setting OnConnect, OnConnectionLost or OnReconnecting has the client
-	// watch its connection from the start, so that they are called when it
-	// fails. Without them, a client that has only published at QoS 1 or 2,
-	// one message at a time, reads its connection only while a Publish
-	// waits (see Client.Done).
+	// with why: when the server closes it or sends DISCONNECT, at once
+	// (within 10 ms), and when the server goes silent, within 1.5 times
+	// the keep alive.
 	OnConnectionLost func(err error)
 	// OnUndeliverable is called when the client gives a QoS 1 or 2
 	// message up for which no Publish waits any more (its ctx ended after

@@ -1,14 +1,20 @@
 package mqtt
 
-// This file holds the publish flows of both directions, QoS 0, 1 and 2:
+// This file is the outgoing publish flow, QoS 0, 1 and 2, top to bottom:
 //
-//	outgoing QoS 1:  PUBLISH ->          <- PUBACK
-//	outgoing QoS 2:  PUBLISH ->          <- PUBREC
-//	                 PUBREL  ->          <- PUBCOMP
-//	incoming QoS 1:  <- PUBLISH          PUBACK ->  (when Next delivers it, or
-//	                                                 Delivery.Accept or Refuse)
-//	incoming QoS 2:  <- PUBLISH          PUBREC ->  (likewise; a refusal ends the flow)
-//	                 <- PUBREL           PUBCOMP ->
+//	QoS 0:  PUBLISH ->                  (Publish returns once it is queued)
+//	QoS 1:  PUBLISH ->   <- PUBACK      (settle)
+//	QoS 2:  PUBLISH ->   <- PUBREC      (receivePubrec: the PUBREL replaces
+//	        PUBREL  ->   <- PUBCOMP      the PUBLISH in the Store; settle)
+//
+// Publish checks the message (newPublish), takes a unit of the server's
+// Receive Maximum (acquireQuota) and a packet identifier (session), stores
+// the message, queues it on the connection (transmit) and waits for the
+// answer (await). The reading goroutine, or the Publish that waits, reads
+// the answers (connection.readBatch); their Store changes and the callers
+// they release are committed once per batch (connection.commit).
+// Subscribe and Unsubscribe send and wait the same way. The incoming flow
+// is in receive.go.
 
 import (
 	"context"

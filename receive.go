@@ -1,5 +1,17 @@
 package mqtt
 
+// This file is the incoming publish flow, QoS 0, 1 and 2, top to bottom:
+//
+//	QoS 0:  <- PUBLISH          (receivePublish: routed to the Subscriptions)
+//	QoS 1:  <- PUBLISH          PUBACK ->   (acknowledge: when Next hands it
+//	                                         out, or Delivery.Accept or Refuse)
+//	QoS 2:  <- PUBLISH          PUBREC ->   (likewise; a refusal ends the flow)
+//	        <- PUBREL           PUBCOMP ->  (receivePubrel)
+//
+// The session holds the state (the identifiers awaiting PUBREL, the
+// messages released lately, the Store); the router (subscribe.go) keeps
+// the acknowledgements in the order the messages arrived.
+
 import (
 	"hash/maphash"
 	"sync"

@@ -1,8 +1,8 @@
 package mqtt
 
 // This file holds what keeps a Client connected: the supervisor that dials
-// again after a lost connection, how a new connection takes up the session,
-// and how calls find a connection or wait for the next one.
+// again after a lost connection (dial.go makes each attempt), Reconnect, and
+// how calls find a connection or wait for the next one.
 
 import (
 	"context"

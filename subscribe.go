@@ -453,6 +453,9 @@ func (s *Subscription) take(ctx context.Context) (queued, error) {
 			s.head++
 			if s.head == len(s.queue) {
 				s.queue, s.head = s.queue[:0], 0
+				if cap(s.queue) > 8 {
+					s.queue = nil // the backlog that grew it is gone: so goes its memory
+				}
 			}
 			if d.in == nil && !d.acked {
 				s.qos0--

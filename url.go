@@ -1,5 +1,8 @@
 package mqtt
 
+// This file parses server URLs: scheme, host and port, user info, and the
+// WebSocket path; and shows them in errors and logs without secrets.
+
 import (
 	"errors"
 	"fmt"

@@ -244,7 +244,7 @@ func (w *writer) flushLocked() {
 			handOver = true
 			break
 		}
-		w.spare = out[:0]
+		w.spare = reusable(out)
 	}
 	if handOver {
 		w.startLocked()
@@ -257,6 +257,16 @@ func (w *writer) flushLocked() {
 	if handOver {
 		w.wake()
 	}
+}
+
+// reusable returns out, just written, emptied for the next round; or nil
+// when it is far larger than what it held: the burst that grew it is over,
+// and a quiet connection goes back to costing little memory.
+func reusable(out []byte) []byte {
+	if cap(out) > 16<<10 && cap(out) > 8*len(out) {
+		return nil
+	}
+	return out[:0]
 }
 
 // takeLocked hands the buffer to a write, giving senders an empty one.
@@ -376,7 +386,7 @@ func (w *writer) loop() {
 			w.cn.c.stats.bytesSent.Add(uint64(n))
 			w.mu.Lock()
 			w.flushing = false
-			w.spare = out[:0]
+			w.spare = reusable(out)
 			if err != nil {
 				w.closeLocked()
 				w.mu.Unlock()

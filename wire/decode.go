@@ -129,6 +129,7 @@ type Reader struct {
 	buf        []byte
 	start, end int // buf[start:end] is read but not yet consumed
 	size       int // the largest buffer for ordinary reads, and what it returns to after a large packet
+	lastRead   int // bytes the last read returned: a small one after a burst shrinks the buffer
 	err        error
 
 	// MaxPacketSize is the largest packet, header included, that Next
@@ -142,8 +143,8 @@ type Reader struct {
 // (DefaultReadBuffer when size is 0 or less).
 //
 // The buffer starts small (4 KiB) and doubles, up to size, whenever a read
-// fills it: a quiet connection costs little memory and a busy one reads in
-// large chunks.
+// fills it, and goes back to 4 KiB when a small read follows a burst: a
+// quiet connection costs little memory and a busy one reads in large chunks.
 func NewReader(r io.Reader, size int) *Reader {
 	if size <= 0 {
 		size = DefaultReadBuffer
@@ -205,8 +206,15 @@ func isTimeout(err error) bool {
 
 func (r *Reader) next() (FixedHeader, []byte, error) {
 	max := r.maxSize()
-	if r.start == r.end && len(r.buf) > 4*r.size {
-		r.buf = make([]byte, r.size) // let go of the memory of a large packet
+	if r.start == r.end {
+		switch {
+		case len(r.buf) > 4*r.size:
+			r.buf = make([]byte, r.size) // let go of the memory of a large packet
+		case len(r.buf) > initialReadBuffer && r.lastRead <= initialReadBuffer/2:
+			// The burst that grew the buffer is over: a quiet
+			// connection goes back to costing little memory.
+			r.buf = make([]byte, initialReadBuffer)
+		}
 		r.start, r.end = 0, 0
 	}
 	for {
@@ -255,6 +263,7 @@ func (r *Reader) fill(need int) error {
 	}
 	n, err := r.r.Read(r.buf[r.end:])
 	r.end += n
+	r.lastRead = n
 	if r.end == len(r.buf) && len(r.buf) < r.size {
 		// The read filled the buffer: more is likely waiting.
 		nb := make([]byte, min(r.size, 2*len(r.buf)))

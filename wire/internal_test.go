@@ -49,6 +49,53 @@ func TestReaderShrinks(t *testing.T) {
 	}
 }
 
+// chunks is a stream that arrives in the given pieces: a Read returns at
+// most the rest of the current piece.
+type chunks [][]byte
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(*c) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, (*c)[0])
+	if (*c)[0] = (*c)[0][n:]; len((*c)[0]) == 0 {
+		*c = (*c)[1:]
+	}
+	return n, nil
+}
+
+// TestReaderShrinksAfterBurst: a burst of small packets grows the buffer to
+// its full size; the first small read after it takes the buffer back to its
+// first size, so that a connection that was busy once does not keep 64 KiB
+// for ever.
+func TestReaderShrinksAfterBurst(t *testing.T) {
+	t.Parallel()
+	var burst []byte
+	for len(burst) < 4*DefaultReadBuffer {
+		burst, _ = (&Publish{Topic: "t", Payload: make([]byte, 100)}).Append(burst, V311)
+	}
+	quiet, _ := (&Pingresp{}).Append(nil, V311)
+	stream := chunks{burst, quiet}
+	r := NewReader(&stream, 0)
+	grown := 0
+	for {
+		_, _, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		grown = max(grown, len(r.buf))
+	}
+	if grown != DefaultReadBuffer {
+		t.Errorf("the burst grew the buffer to %d bytes, want %d", grown, DefaultReadBuffer)
+	}
+	if len(r.buf) != initialReadBuffer {
+		t.Errorf("buffer of %d bytes after a quiet read, want %d", len(r.buf), initialReadBuffer)
+	}
+}
+
 func (p *Publish) mustSize(t *testing.T) int {
 	n, err := p.Size(V311)
 	if err != nil {
