@@ -17,21 +17,43 @@ import (
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
-// connection is one network connection to a server: its reading, writing
-// and keep-alive goroutines, and what the server's CONNACK allowed on it. A
-// Client outlives its connections; when one fails, the client's supervisor
-// dials the next (reconnect.go).
+// connection is one network connection to a server: its socket, read by
+// one goroutine at a time (see "Who reads the connection"), its writer, its
+// keep alive, and what the server's CONNACK allowed on it. A Client
+// outlives its connections; when one fails, the client's supervisor dials
+// the next (reconnect.go).
 type connection struct {
+	// Set before the connection is installed (connect, accepted), then
+	// read only.
 	c       *Client
 	gen     uint64 // numbers the client's connections; see op.sent
 	target  *target
 	server  string // the URL that accepted it, without user info (target.raw)
 	version wire.Version
 	conn    net.Conn
-	reader  *wire.Reader
 	w       *writer
 	limits
+	rtt     time.Duration // from CONNECT to CONNACK
+	ackMode ackModer      // TCP quick-ack control (quickack_linux.go); nil elsewhere
+	kaTimer *time.Timer   // keepAliveTick; nil without keep alive
+	idle    *time.Timer   // idleTick: starts the reading goroutine once the turn was left unused for readerAfter
+	onFail  func()        // starts the supervisor (Client.superviseOnLoss); set before the connection is installed
 
+	// Belong to whoever holds the turn: the reading goroutine, or the
+	// caller reading for its answer (readFor).
+	reader   *wire.Reader
+	batch    batch
+	ackedSeq atomic.Uint64 // the highest op.seq the server acknowledged here (acked); read by the supervisor
+
+	// Who reads. The turn is a token, in the channel while nobody
+	// reads; whoever takes it may read.
+	turn        chan struct{}
+	readerOnce  sync.Once     // starts the reading goroutine, or rules it out once the connection failed
+	reading     atomic.Bool   // the reading goroutine was started; it reads until the connection ends
+	interrupt   func()        // interruptRead, made once
+	interrupted chan struct{} // interruptRead has run
+
+	// Atomic, written by whoever reads or writes, read by the keep alive.
 	lastSent, lastRecv atomic.Int64  // UnixNano
 	pingSent           atomic.Int64  // UnixNano of an unanswered PINGREQ, 0 if none
 	writes             atomic.Uint64 // counts writes, each before it starts (quickack_linux.go)
@@ -39,39 +61,24 @@ type connection struct {
 	// inFlight holds the identifiers of the QoS 1 and 2 messages the
 	// server sent on this connection that are not answered yet (PUBACK
 	// sent, or PUBCOMP): never more than the client's Receive Maximum
-	// (receiving). Guarded by inMu.
+	// (receiving). Written by whoever reads and by the callers that
+	// acknowledge.
 	inMu     sync.Mutex
-	inFlight map[uint16]struct{}
-	inCount  atomic.Int32  // len(inFlight), for full to read without the lock
-	room     chan struct{} // closed when inFlight drops below the maximum; made by waitRoom
-	paused   atomic.Bool   // the reader waits for room (waitRoom)
+	inFlight map[uint16]struct{} // under inMu
+	room     chan struct{}       // under inMu: closed when inFlight drops below the maximum; made by waitRoom
+	inCount  atomic.Int32        // len(inFlight), for full to read without the lock
+	paused   atomic.Bool         // the reader waits for room (waitRoom)
 
-	batch   batch    // whoever reads (the turn's holder)
-	ackMode ackModer // TCP quick-ack control (quickack_linux.go); nil elsewhere
-
-	ackedSeq atomic.Uint64 // the highest op.seq the server acknowledged here (acked)
-
-	failed   atomic.Bool   // set by fail, before dead is closed
-	failedAt atomic.Int64  // UnixNano, set by fail
-	rtt      time.Duration // from CONNECT to CONNACK; set before the connection is used
-	dead     chan struct{} // closed when the connection has failed or was closed
+	// The end: fail runs once, sets these, then closes dead.
 	failOnce sync.Once
-	cause    error  // why it failed; set before dead is closed
-	onFail   func() // set for a connection nobody watches yet: starts the supervisor
-	kaTimer  *time.Timer
+	failed   atomic.Bool    // set by fail, before dead is closed
+	failedAt atomic.Int64   // UnixNano, set by fail
+	cause    error          // why it failed; read only after dead is closed
+	dead     chan struct{}  // closed when the connection has failed or was closed
+	wg       sync.WaitGroup // the reading goroutine (or fail, when none started) and the writer's loop
 
 	authMu sync.Mutex
-	auth   chan *wire.Auth // the server's AUTH packets, while Reauthenticate runs
-	wg     sync.WaitGroup  // the reading goroutine and the writer's loop
-
-	// Who reads: see "Who reads the connection" below. The turn is a
-	// token, in the channel while nobody reads; whoever takes it may read.
-	turn        chan struct{}
-	readerOnce  sync.Once     // starts the reading goroutine, or rules it out once the connection failed
-	reading     atomic.Bool   // the reading goroutine was started; it reads until the connection ends
-	idle        *time.Timer   // starts the reading goroutine once the turn was left unused for readerAfter
-	interrupt   func()        // interruptRead
-	interrupted chan struct{} // interruptRead has run
+	auth   chan *wire.Auth // under authMu: the server's AUTH packets, while Reauthenticate runs
 }
 
 // limits is what a server allows on a connection, from its CONNACK.
@@ -143,7 +150,7 @@ func (cn *connection) accepted() {
 		cn.w.aliases = newTopicAliases(cn.topicAliasMax)
 	}
 	if q, ok := cn.conn.(ackModer); ok {
-		q.watch(&cn.writes)
+		q.countWrites(&cn.writes)
 		cn.ackMode = q
 	}
 }
@@ -480,7 +487,7 @@ func (cn *connection) waitRoom() bool {
 // ackModer sets a TCP connection's acknowledgement mode after each batch of
 // packets the reader handled (quickack_linux.go).
 type ackModer interface {
-	watch(writes *atomic.Uint64)
+	countWrites(writes *atomic.Uint64)
 	afterBatch(awaiting bool)
 	ackNow()
 }

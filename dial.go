@@ -497,7 +497,7 @@ func (c *Client) establish(cn *connection, ack *wire.Connack, first bool) error 
 		return err
 	}
 	if first {
-		c.watch(cn)
+		c.superviseOnLoss(cn)
 	} else {
 		c.stats.reconnects.Add(1)
 	}

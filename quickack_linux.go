@@ -42,7 +42,7 @@ type quickAckConn struct {
 	*net.TCPConn
 	raw syscall.RawConn
 
-	// Set by watch before anyone reads; then used by whoever reads, one
+	// Set by countWrites before anyone reads; then used by whoever reads, one
 	// at a time (connection.turn). Until then (the handshake) Read arms
 	// the mode after every read: CONNACK is awaited.
 	writes     *atomic.Uint64 // counts the connection's writes, each before it starts
@@ -53,8 +53,8 @@ type quickAckConn struct {
 	ackedNow   atomic.Bool    // ackNow armed the mode
 }
 
-// watch hands the connection's write counter to the quick-ack logic.
-func (q *quickAckConn) watch(writes *atomic.Uint64) { q.writes = writes }
+// countWrites hands the connection's write counter to the quick-ack logic.
+func (q *quickAckConn) countWrites(writes *atomic.Uint64) { q.writes = writes }
 
 func (q *quickAckConn) rawConn() syscall.RawConn { return q.raw }
 

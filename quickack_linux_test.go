@@ -60,7 +60,7 @@ func quickAckPair(t *testing.T) (*quickAckConn, net.Conn) {
 func TestQuickAckOnlyWhileAwaiting(t *testing.T) {
 	q, server := quickAckPair(t)
 	var writes atomic.Uint64
-	q.watch(&writes)
+	q.countWrites(&writes)
 	buf := make([]byte, 16)
 	for i, step := range []struct {
 		awaiting, wrote bool
@@ -96,7 +96,7 @@ func TestCorkedWriterAcknowledges(t *testing.T) {
 	q, server := quickAckPair(t)
 	c := &Client{sess: newSession(persist.NewMemory())}
 	cn := &connection{c: c, conn: q, version: wire.V311}
-	q.watch(&cn.writes)
+	q.countWrites(&cn.writes)
 	cn.ackMode = q
 	cn.w = newWriter(cn)
 	defer func() {
@@ -141,7 +141,7 @@ func TestCorkedWriterAcknowledges(t *testing.T) {
 func TestQuickAckReassertsDelayedMode(t *testing.T) {
 	q, server := quickAckPair(t)
 	var writes atomic.Uint64
-	q.watch(&writes)
+	q.countWrites(&writes)
 	q.raw.Control(setQuickAck) // as the kernel's own timer would leave it
 	buf := make([]byte, 16)
 	for i := range idleReclear {

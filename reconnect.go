@@ -13,10 +13,10 @@ import (
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
-// watch has the supervisor started when cn fails while the client runs.
+// superviseOnLoss has the supervisor started when cn fails while the client runs.
 // Until a connection is lost there is no supervisor: a short-lived client
 // never pays for one.
-func (c *Client) watch(cn *connection) {
+func (c *Client) superviseOnLoss(cn *connection) {
 	cn.onFail = func() {
 		c.spawn(func() { c.supervise(cn) }) // once closed, Close waits for cn itself
 	}

@@ -36,10 +36,13 @@ const maxBuffered = 1 << 20
 // cost the client and the server less, and TCP acknowledgements ride on
 // them instead of travelling alone.
 type writer struct {
+	// Set before the connection is installed, then read only.
 	cn      *connection
 	raw     *nonblockingWriter // nil: the loop writes everything
-	aliases *topicAliases      // nil: topics go out in full
+	aliases *topicAliases      // nil: topics go out in full; its state is under mu
 
+	// Under mu, but for corked, which is atomic so that the reader may
+	// look without the lock; kick and finished are made once.
 	mu       sync.Mutex
 	buf      []byte        // encoded packets waiting to be written
 	spare    []byte        // the last buffer written, reused next round
