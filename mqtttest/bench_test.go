@@ -290,3 +290,93 @@ func publishQoS1(c *benchConn, packet []byte, idAt, n int) error {
 	}
 	return <-ackErr
 }
+
+// BenchmarkFanOut publishes one message through Server.Publish to a server
+// with n in-memory subscribers (Server.Dial), each subscribed to a topic of
+// its own, "dev/<i>/in", and to the filter "news/#" that they all share.
+// "all" publishes to "news/today", which every subscriber receives; "one"
+// publishes to "dev/<n/2>/in", which matches one subscription among 2n.
+// An operation lasts until every matching subscriber has read the message;
+// route-ns/op is the part spent in Publish, under the server's lock:
+// matching, and queueing one PUBLISH per receiver for its writer.
+func BenchmarkFanOut(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+			srv := mqtttest.NewUnstartedServer(mqtttest.RecordLimit(0))
+			b.Cleanup(srv.Close)
+			var got atomic.Int64
+			arrived := make(chan struct{}, 1)
+			for i := range n {
+				fanOutSubscriber(b, srv, i, &got, arrived)
+			}
+			cases := []struct {
+				name  string
+				topic string
+				want  int64
+			}{
+				{"all", "news/today", int64(n)},
+				{"one", fmt.Sprintf("dev/%d/in", n/2), 1},
+			}
+			for _, c := range cases {
+				b.Run(c.name, func(b *testing.B) {
+					msg := &wire.Publish{Topic: c.topic, Payload: make([]byte, 64)}
+					var inPublish time.Duration
+					b.ReportAllocs()
+					for b.Loop() {
+						got.Store(0)
+						start := time.Now()
+						if err := srv.Publish(msg); err != nil {
+							b.Fatal(err)
+						}
+						inPublish += time.Since(start)
+						for got.Load() < c.want {
+							<-arrived
+						}
+					}
+					b.ReportMetric(float64(inPublish.Nanoseconds())/float64(b.N), "route-ns/op")
+				})
+			}
+		})
+	}
+}
+
+// fanOutSubscriber connects subscriber i of BenchmarkFanOut in memory and
+// starts a goroutine that counts the messages it reads in got, signalling
+// arrived after each, until the connection closes.
+func fanOutSubscriber(b *testing.B, srv *mqtttest.Server, i int, got *atomic.Int64, arrived chan struct{}) {
+	nc, err := srv.Dial(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { nc.Close() })
+	r := wire.NewReader(nc, 0)
+	send := func(p wire.Packet) {
+		buf, _ := p.Append(nil, wire.V5)
+		if _, err := nc.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	send(&wire.Connect{ClientID: fmt.Sprint("fan-", i), CleanStart: true})
+	if p, err := r.ReadPacket(wire.V5); err != nil || p.(*wire.Connack).ReasonCode != 0 {
+		b.Fatalf("CONNECT: %v %v", p, err)
+	}
+	send(&wire.Subscribe{PacketID: 1, Filters: []wire.Filter{{Topic: fmt.Sprintf("dev/%d/in", i)}, {Topic: "news/#"}}})
+	if p, err := r.ReadPacket(wire.V5); err != nil || p.Type() != wire.SUBACK {
+		b.Fatalf("SUBSCRIBE: %v %v", p, err)
+	}
+	go func() {
+		for {
+			h, _, err := r.Next()
+			if err != nil {
+				return
+			}
+			if h.Type == wire.PUBLISH {
+				got.Add(1)
+				select {
+				case arrived <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+}

@@ -44,15 +44,16 @@ type Server struct {
 	wsLn      net.Listener
 	hs        *http.Server
 
+	// mu guards the fields from here to recMu, the sessions and their
+	// subscriptions, and the fields of each Conn marked as guarded by it.
 	mu          sync.Mutex
 	started     bool
 	closed      bool
 	conns       map[*Conn]struct{} // every connection with live goroutines
 	byID        map[string]*Conn   // connected clients
 	sessions    map[string]*session
-	subs        []*subscription        // non-shared subscriptions, oldest first
-	groups      map[string]*shareGroup // shared subscriptions by share name and filter
-	groupOrder  []*shareGroup
+	topics      topicTree // every session's subscriptions, by filter; see session.subs
+	routeGen    uint64    // counts calls of route, for the sessions' marks
 	retained    map[string]*message
 	connCount   int
 	assigned    int
@@ -101,7 +102,6 @@ func NewUnstartedServer(opts ...Option) *Server {
 		conns:       map[*Conn]struct{}{},
 		byID:        map[string]*Conn{},
 		sessions:    map[string]*session{},
-		groups:      map[string]*shareGroup{},
 		retained:    map[string]*message{},
 		connWaiters: map[chan struct{}]struct{}{},
 		recWaiters:  map[chan struct{}]struct{}{},

@@ -1,6 +1,7 @@
 package mqtttest
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -60,10 +61,14 @@ func willMessage(w *wire.Will, from string, now time.Time) *message {
 	return m
 }
 
-// A session is the state the server keeps for one client ID.
+// A session is the state the server keeps for one client ID. Its fields
+// are guarded by Server.mu.
 type session struct {
-	id           string
-	conn         *Conn // nil while the client is not connected
+	id   string
+	conn *Conn // nil while the client is not connected
+	// subs holds the session's subscriptions by filter as subscribed. Only
+	// Server.subscribe and Server.unsubscribe change it, and they keep
+	// Server.topics, which routes by the same subscriptions, in step.
 	subs         map[string]*subscription
 	expiry       uint32 // Session Expiry Interval, seconds; MaxUint32: never
 	offlineSince time.Time
@@ -84,6 +89,12 @@ type session struct {
 	will      *message // a will waiting for its delay
 	willTimer *time.Timer
 	willGen   int
+
+	// Server.targets' mark: the call that last met the session
+	// (Server.routeGen) and the session's index among that call's
+	// targets.
+	routeGen uint64
+	routeAt  int
 }
 
 // A delivery is one message on its way to one session.
@@ -125,13 +136,18 @@ type subscription struct {
 	opts   wire.Filter
 	qos    byte // granted
 	id     int  // subscription identifier, 0 for none
+
+	node *topicNode // where it is in Server.topics
+	seq  uint64     // when it was made, in the order of Server.topics
 }
 
-// A shareGroup is the subscriptions of one shared filter; each message goes
-// to one of them, in turn.
+// A shareGroup is the subscriptions of one shared filter and share name;
+// each message goes to one of them, in turn. It lives on the node of its
+// filter in Server.topics.
 type shareGroup struct {
-	match   string
-	members []*subscription
+	name    string
+	seq     uint64          // when it was made, in the order of Server.topics
+	members []*subscription // by seq
 	next    int
 }
 
@@ -172,29 +188,73 @@ func (s *Server) publish(m *message) bool {
 	return s.route(m)
 }
 
-// route delivers m to every session with a matching subscription: one copy
-// per session for its non-shared subscriptions, at the highest QoS they
-// grant and with all their subscription identifiers (MQTT-3.3.4-2, -3,
-// -4), and one copy per matching share group (MQTT-3.3.4-5). The caller
-// holds s.mu.
+// route delivers m to every session with a matching subscription (see
+// targets) and reports whether there was any. The caller holds s.mu.
 func (s *Server) route(m *message) bool {
 	// Not scratch space kept in s: a delivery can end a connection
 	// (a fault), and its will is routed at once.
 	var buf [4]target
-	ts := buf[:0]
-	for _, sub := range s.subs {
-		if !wire.MatchTopic(sub.match, m.topic) {
-			continue
+	ts := s.targets(m, buf[:0])
+	now := time.Now()
+	for _, t := range ts {
+		t.sess.deliver(&delivery{msg: m, qos: t.qos, retain: t.retain, subIDs: t.subIDs}, now)
+	}
+	return len(ts) > 0
+}
+
+// targets appends to ts where m goes and returns the result: one copy per
+// session for its non-shared subscriptions, at the highest QoS they grant
+// and with all their subscription identifiers (MQTT-3.3.4-2, -3, -4), and
+// one copy per matching share group (MQTT-3.3.4-5). The sessions come in
+// the order of their oldest matching subscription, then the share groups
+// in the order they were made, so that the records of a test are the same
+// on every run. The caller holds s.mu.
+func (s *Server) targets(m *message, ts []target) []target {
+	nodes := s.topics.match(m.topic)
+	if len(nodes) == 0 {
+		return ts
+	}
+	// The subscriptions and share groups that match, oldest first. Each
+	// node keeps its own in that order, so one node's are used as they
+	// are; only several nodes need a copy and a sort.
+	var subs []*subscription
+	var groups []*shareGroup
+	var subNodes, groupNodes int
+	for _, n := range nodes {
+		if len(n.subs) > 0 {
+			subs = gather(subs, n.subs, subNodes)
+			subNodes++
 		}
-		if sub.opts.NoLocal && sub.sess.id == m.from {
+		if len(n.groups) > 0 {
+			groups = gather(groups, n.groups, groupNodes)
+			groupNodes++
+		}
+	}
+	clear(nodes) // hold no pruned node until the next match
+	if subNodes > 1 {
+		slices.SortFunc(subs, func(a, b *subscription) int { return cmp.Compare(a.seq, b.seq) })
+	}
+	if groupNodes > 1 {
+		slices.SortFunc(groups, func(a, b *shareGroup) int { return cmp.Compare(a.seq, b.seq) })
+	}
+	ts = slices.Grow(ts, len(subs)+len(groups))
+
+	// Each session's target is found through its mark, not by a search
+	// of ts: with thousands of matching sessions a search would make the
+	// fan-out quadratic. The marks are only read here, where nothing is
+	// delivered, so a route started by a delivery cannot disturb them.
+	s.routeGen++
+	gen := s.routeGen
+	for _, sub := range subs {
+		sess := sub.sess
+		if sub.opts.NoLocal && sess.id == m.from {
 			continue // MQTT-3.8.3-3
 		}
-		i := slices.IndexFunc(ts, func(t target) bool { return t.sess == sub.sess })
-		if i < 0 {
-			ts = append(ts, target{sess: sub.sess})
-			i = len(ts) - 1
+		if sess.routeGen != gen {
+			sess.routeGen, sess.routeAt = gen, len(ts)
+			ts = append(ts, target{sess: sess})
 		}
-		t := &ts[i]
+		t := &ts[sess.routeAt]
 		t.qos = max(t.qos, min(m.qos, sub.qos)) // MQTT-3.8.4-8
 		if sub.id != 0 {
 			t.subIDs = append(t.subIDs, sub.id)
@@ -203,10 +263,7 @@ func (s *Server) route(m *message) bool {
 			t.retain = true // MQTT-3.3.1-12, -13
 		}
 	}
-	for _, g := range s.groupOrder {
-		if !wire.MatchTopic(g.match, m.topic) {
-			continue
-		}
+	for _, g := range groups {
 		sub := g.pick()
 		t := target{sess: sub.sess, qos: min(m.qos, sub.qos), retain: sub.opts.RetainAsPublished && m.retain}
 		if sub.id != 0 {
@@ -214,11 +271,20 @@ func (s *Server) route(m *message) bool {
 		}
 		ts = append(ts, t)
 	}
-	now := time.Now()
-	for _, t := range ts {
-		t.sess.deliver(&delivery{msg: m, qos: t.qos, retain: t.retain, subIDs: t.subIDs}, now)
+	return ts
+}
+
+// gather adds the items of one more node to those of the k nodes before
+// it: the first node's slice is used as it is, the second's is added to a
+// copy, never written into the first node's slice.
+func gather[T any](all, more []T, k int) []T {
+	switch k {
+	case 0:
+		return more
+	case 1:
+		return append(slices.Clip(all), more...)
 	}
-	return len(ts) > 0
+	return append(all, more...)
 }
 
 // deliver queues a message for the session, and sends it if it can. QoS 0
@@ -359,47 +425,14 @@ func (s *Server) subscribe(sess *session, f wire.Filter, group, match string, qo
 	}
 	sub := &subscription{sess: sess, filter: f.Topic, match: match, group: group, opts: f, qos: qos, id: id}
 	sess.subs[f.Topic] = sub
-	if group == "" {
-		s.subs = append(s.subs, sub)
-		return sub, true
-	}
-	key := group + "\x00" + match
-	g := s.groups[key]
-	if g == nil {
-		g = &shareGroup{match: match}
-		s.groups[key] = g
-		s.groupOrder = append(s.groupOrder, g)
-	}
-	g.members = append(g.members, sub)
+	s.topics.add(sub)
 	return sub, true
 }
 
 // unsubscribe removes a subscription. The caller holds s.mu.
 func (s *Server) unsubscribe(sub *subscription) {
 	delete(sub.sess.subs, sub.filter)
-	if sub.group == "" {
-		if i := slices.Index(s.subs, sub); i >= 0 {
-			s.subs = slices.Delete(s.subs, i, i+1)
-		}
-		return
-	}
-	key := sub.group + "\x00" + sub.match
-	g := s.groups[key]
-	if g == nil {
-		return
-	}
-	if i := slices.Index(g.members, sub); i >= 0 {
-		g.members = slices.Delete(g.members, i, i+1)
-		if i < g.next {
-			g.next--
-		}
-	}
-	if len(g.members) == 0 {
-		delete(s.groups, key)
-		if i := slices.Index(s.groupOrder, g); i >= 0 {
-			s.groupOrder = slices.Delete(s.groupOrder, i, i+1)
-		}
-	}
+	s.topics.remove(sub)
 }
 
 // sendRetained sends the retained messages matching a new subscription, in
