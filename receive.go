@@ -96,7 +96,9 @@ type releasedQoS2 struct {
 	// The last maxReleased releases, a ring, for the bound: the oldest is
 	// forgotten when a new one comes, unless its identifier was released
 	// again since (then seq differs).
-	ring [maxReleased]releasedAt
+	// It grows to maxReleased entries: a client that receives no QoS 2
+	// message pays nothing for it.
+	ring []releasedAt
 	seq  uint64 // counts releases
 }
 
@@ -150,11 +152,15 @@ func (r *releasedQoS2) release(id uint16) {
 		r.released = make(map[uint16]releasedMsg)
 	}
 	r.seq++
-	slot := &r.ring[r.seq%maxReleased]
-	if old, ok := r.released[slot.id]; ok && old.seq == slot.seq {
-		delete(r.released, slot.id) // the oldest, maxReleased releases ago
+	if len(r.ring) < maxReleased {
+		r.ring = append(r.ring, releasedAt{id, r.seq}) // at r.seq-1
+	} else {
+		slot := &r.ring[(r.seq-1)%maxReleased]
+		if old, ok := r.released[slot.id]; ok && old.seq == slot.seq {
+			delete(r.released, slot.id) // the oldest, maxReleased releases ago
+		}
+		*slot = releasedAt{id, r.seq}
 	}
-	*slot = releasedAt{id, r.seq}
 	r.released[id] = releasedMsg{sum, r.seq}
 }
 

@@ -60,7 +60,6 @@ func newWriter(cn *connection) *writer {
 	return &writer{
 		cn:       cn,
 		raw:      nonblocking(cn.conn),
-		buf:      make([]byte, 0, 512), // grows with the traffic
 		kick:     make(chan struct{}, 1),
 		finished: make(chan struct{}),
 	}

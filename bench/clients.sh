@@ -8,6 +8,7 @@
 #   BENCH=RoundTrip ./clients.sh        # only the shapes matching RoundTrip
 #   CPU=1 ./clients.sh                  # one CPU each for the broker and the clients
 #   ./clients.sh -test.cpuprofile=x     # further arguments go to the test binary
+#   SUMMARIZE='a b' ./clients.sh        # only the table, of raw outputs kept before (OUT)
 #
 # The test binary is built once; every round runs all shapes and clients, so
 # the clients are interleaved in time and drift on a shared machine hits them
@@ -57,16 +58,22 @@ case ${CPU:-} in
 	;;
 esac
 
-go test -c -o "$bin" .
-: >"$out"
-for i in $(seq "$rounds"); do
-	echo "round $i of $rounds: ${run[*]}${run[*]:+ }$bin -test.run '^\$' -test.bench '$bench' -test.benchtime $benchtime $*" >&2
-	# The machine's load before each round, for judging the noise.
-	echo "# round $i: $(uptime)" >>"$out"
-	[ -r /proc/pressure/cpu ] && sed "s/^/# cpu pressure: /" /proc/pressure/cpu >>"$out"
-	[ -n "$pinning" ] && echo "# pinning: $pinning" >>"$out"
-	"${run[@]}" "$bin" -test.run '^$' -test.bench "$bench" -test.benchtime "$benchtime" -test.benchmem "$@" >>"$out"
-done
+if [ -n "${SUMMARIZE:-}" ]; then
+	# The table of raw outputs kept earlier: runs of two checkouts,
+	# say, interleaved by hand (ROUNDS=1 OUT=... in turn).
+	cat $SUMMARIZE >"$out"
+else
+	go test -c -o "$bin" .
+	: >"$out"
+	for i in $(seq "$rounds"); do
+		echo "round $i of $rounds: ${run[*]}${run[*]:+ }$bin -test.run '^\$' -test.bench '$bench' -test.benchtime $benchtime $*" >&2
+		# The machine's load before each round, for judging the noise.
+		echo "# round $i: $(uptime)" >>"$out"
+		[ -r /proc/pressure/cpu ] && sed "s/^/# cpu pressure: /" /proc/pressure/cpu >>"$out"
+		[ -n "$pinning" ] && echo "# pinning: $pinning" >>"$out"
+		"${run[@]}" "$bin" -test.run '^$' -test.bench "$bench" -test.benchtime "$benchtime" -test.benchmem "$@" >>"$out"
+	done
+fi
 echo "raw results: $out" >&2
 
 awk -v mode="$mode" '

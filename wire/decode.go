@@ -131,6 +131,9 @@ type Reader struct {
 	size       int // the largest buffer for ordinary reads, and what it returns to after a large packet
 	lastRead   int // bytes the last read returned: a small one after a burst shrinks the buffer
 	err        error
+	// first is the buffer while the stream is quiet: part of the Reader,
+	// so that an idle connection costs no buffer of its own.
+	first [initialReadBuffer]byte
 
 	// MaxPacketSize is the largest packet, header included, that Next
 	// accepts; 0 means MaxPacketSize. A larger packet is refused with an
@@ -142,18 +145,26 @@ type Reader struct {
 // NewReader returns a Reader reading from r with a buffer of size bytes
 // (DefaultReadBuffer when size is 0 or less).
 //
-// The buffer starts small (4 KiB) and doubles, up to size, whenever a read
-// fills it, and goes back to 4 KiB when a small read follows a burst: a
-// quiet connection costs little memory and a busy one reads in large chunks.
+// The buffer starts small (512 bytes, inside the Reader) and doubles, up to
+// size, whenever a read fills it, and goes back to 512 bytes when a small
+// read follows a burst: a quiet connection costs little memory and a busy
+// one reads in large chunks.
 func NewReader(r io.Reader, size int) *Reader {
 	if size <= 0 {
 		size = DefaultReadBuffer
 	}
-	return &Reader{r: r, buf: make([]byte, min(size, initialReadBuffer)), size: size}
+	rd := &Reader{r: r, size: size}
+	rd.buf = rd.quiet()
+	return rd
 }
 
-// initialReadBuffer is where a Reader's buffer starts.
-const initialReadBuffer = 4 << 10
+// initialReadBuffer is where a Reader's buffer starts, and what it goes
+// back to: large enough for the packets of a quiet connection (pings,
+// acknowledgements, small messages).
+const initialReadBuffer = 512
+
+// quiet returns the buffer of a quiet stream: the Reader's own.
+func (r *Reader) quiet() []byte { return r.first[:min(r.size, initialReadBuffer)] }
 
 // Buffered returns the number of bytes read from the stream but not yet
 // returned as packets. A caller that sees 0 knows the next Next will block.
@@ -209,11 +220,11 @@ func (r *Reader) next() (FixedHeader, []byte, error) {
 	if r.start == r.end {
 		switch {
 		case len(r.buf) > 4*r.size:
-			r.buf = make([]byte, r.size) // let go of the memory of a large packet
+			r.buf = r.quiet() // let go of the memory of a large packet
 		case len(r.buf) > initialReadBuffer && r.lastRead <= initialReadBuffer/2:
 			// The burst that grew the buffer is over: a quiet
 			// connection goes back to costing little memory.
-			r.buf = make([]byte, initialReadBuffer)
+			r.buf = r.quiet()
 		}
 		r.start, r.end = 0, 0
 	}
