@@ -227,7 +227,7 @@ func TestChaos(t *testing.T) {
 
 // runChaos is the body of TestChaos against the broker at url: n QoS 1 and
 // n QoS 2 messages from the given number of goroutines. A lone publisher
-// has no OnConnect, which would have its connections watched.
+// reads its own answers while it keeps publishing.
 func runChaos(t *testing.T, url string, n, publishers int) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
@@ -265,7 +265,7 @@ func runChaos(t *testing.T, url string, n, publishers int) {
 	pubStore := persist.NewMemory()
 	pubOpts := opts(id+"-pub", &pubConnects, pubStore)
 	if publishers == 1 {
-		// Count the attempts instead: BeforeConnect does not watch.
+		// Count the attempts in BeforeConnect, before the connection.
 		pubOpts.OnConnect = nil
 		pubOpts.BeforeConnect = func(context.Context, *mqtt.ConnectAttempt) error {
 			pubConnects.Add(1)

@@ -18,11 +18,12 @@ import (
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
-// The tests in this file cover a client that only publishes at QoS 1 and 2
-// and sets no callbacks: it has no reading goroutine, and the Publish that
-// waits reads its own answer (connection.readFor). They run over TCP and
-// TLS, the connections whose reads can be interrupted; the scripted peers
-// of client_test.go use pipes and always have a reading goroutine.
+// The tests in this file cover a client that only publishes at QoS 1 and 2,
+// one message at a time: while it keeps publishing it has no reading
+// goroutine, and the Publish that waits reads its own answer
+// (connection.readFor; "Who reads the connection" in connection.go). They
+// run over TCP and TLS, the connections whose reads can be interrupted; the
+// scripted peers over pipes always have a reading goroutine.
 
 // servers returns a plain and a TLS fake broker, each with the options a
 // client needs to reach it.
