@@ -48,16 +48,20 @@ const defaultMaxQueuedBytes = 16 << 20
 // Subscription receives the messages matching its filters. Next hands them
 // out in the order they arrived. It is safe for concurrent use.
 type Subscription struct {
-	c       *Client
-	id      int            // v5 subscription identifier, 0 when not used
-	asked   []Filter       // as subscribed, for subscribing again
-	props   []UserProperty // v5: the SUBSCRIBE's user properties (SubscribeWith)
-	filters []Filter       // with the granted QoS; guarded by the router's mu
-	granted bool           // SUBACK arrived; guarded by the router's mu
+	// Set by Subscribe, then read only.
+	c     *Client
+	id    int            // v5 subscription identifier, 0 when not used
+	props []UserProperty // v5: the SUBSCRIBE's user properties (SubscribeWith)
+
+	// Guarded by the router's mu.
+	asked   []Filter // as subscribed, for subscribing again; Unsubscribe removes filters
+	filters []Filter // with the granted QoS
+	granted bool     // SUBACK arrived
 	// abandoned: its Subscribe failed after sending SUBSCRIBE; registered
-	// until release has the server forget it. Guarded by the router's mu.
+	// until release has the server forget it.
 	abandoned bool
 
+	// Under mu: the messages the reading goroutine queued for Next.
 	mu      sync.Mutex
 	queue   []queued
 	head    int
@@ -714,6 +718,9 @@ type router struct {
 	// packet is queued, Subscribe for writing while it registers.
 	releaseMu sync.RWMutex
 
+	// Under mu. Written by the reading goroutine (route, the aliases),
+	// by Subscribe and Unsubscribe, and by the callers of Next and of
+	// Delivery's methods (the order of acknowledgements).
 	mu      sync.Mutex
 	session int // counts the sessions the server started for us
 	subs    []*Subscription
