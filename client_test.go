@@ -126,23 +126,6 @@ func async(f func() error) <-chan error {
 
 var versions = []wire.Version{wire.V31, wire.V311, wire.V5}
 
-// MQTT-3.1.0-1: CONNECT is the first packet. MQTT-3.1.2-1: the protocol name.
-func TestConnectFirst(t *testing.T) {
-	for _, v := range versions {
-		t.Run(v.String(), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				// dialPeer fails unless the first packet is a CONNECT
-				// of version v, which wire checks carries the
-				// protocol name of that version.
-				c, _ := dialPeer(t, v, &wire.Connack{}, &mqtt.DialOptions{ClientID: "x"})
-				if c.Version() != mqtt.Version(v) {
-					t.Errorf("Version() = %v", c.Version())
-				}
-			})
-		})
-	}
-}
-
 // MQTT-2.2.1-3, MQTT-4.3.2-1, MQTT-4.3.2-2, MQTT-4.3.2-3, MQTT-2.2.1-5:
 // concurrent QoS 1 publishes get distinct non-zero identifiers, go out with
 // DUP 0, and each returns once its own PUBACK arrives, whatever the order.
@@ -606,58 +589,6 @@ func TestServerDisconnect(t *testing.T) {
 	})
 }
 
-// MQTT-3.1.2-2: a server that refuses version 5 gets 3.1.1 next.
-func TestVersionFallback(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		conns := make(chan net.Conn, 2)
-		opts := &mqtt.DialOptions{Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			a, b := net.Pipe()
-			conns <- b
-			return a, nil
-		}}
-		res := make(chan *mqtt.Client, 1)
-		go func() {
-			c, err := mqtt.Dial(context.Background(), "mqtt://old.broker", opts)
-			if err != nil {
-				t.Error(err)
-			}
-			res <- c
-		}()
-		first := <-conns
-		r := wire.NewReader(first, 0)
-		pkt, err := r.ReadPacket(wire.V5)
-		if err != nil || pkt.(*wire.Connect).Version != wire.V5 {
-			t.Fatalf("first CONNECT: %v %v", pkt, err)
-		}
-		first.Write([]byte{0x20, 0x02, 0x00, 0x01}) // 3.1.1: unacceptable protocol version
-		first.Close()
-		second := <-conns
-		r = wire.NewReader(second, 0)
-		pkt, err = r.ReadPacket(wire.V311)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cp := pkt.(*wire.Connect)
-		if cp.Version != wire.V311 || cp.ClientID == "" {
-			t.Errorf("second CONNECT: version %v client ID %q", cp.Version, cp.ClientID)
-		}
-		second.Write([]byte{0x20, 0x02, 0x00, 0x00})
-		c := <-res
-		if c.Version() != mqtt.V311 {
-			t.Errorf("Version() = %v", c.Version())
-		}
-		go func() { // answer nothing, read until closed
-			for {
-				if _, err := r.ReadPacket(wire.V311); err != nil {
-					return
-				}
-			}
-		}()
-		c.Close()
-		second.Close()
-	})
-}
-
 // A refused filter fails Subscribe with a *ReasonError naming it.
 func TestSubscribeRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -762,86 +693,6 @@ func TestResumeFromStore(t *testing.T) {
 				synctest.Wait()
 				if entries, _ := store.Load(persist.Outgoing); len(entries) != 0 {
 					t.Errorf("%d messages left in the store after every acknowledgement", len(entries))
-				}
-			})
-		})
-	}
-}
-
-// CONNECT carries the options (MQTT-3.1.2-9, MQTT-3.1.3-1), and what CONNACK
-// says is unavailable is refused before sending (MQTT-3.8.3-4).
-func TestConnectOptionsAndAvailability(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := false
-		opts := &mqtt.DialOptions{
-			ClientID: "opts", KeepSession: true, SessionExpiry: time.Hour, KeepAlive: 30 * time.Second,
-			Username: "u", Password: []byte("p"), ReceiveMaximum: 7, TopicAliasMaximum: 3,
-			NoProblemInfo: true, RequestResponseInfo: true, MaximumPacketSize: 4096,
-			UserProperties: []mqtt.UserProperty{{Key: "k", Value: "v"}},
-			Will:           &mqtt.Message{Topic: "w", Payload: []byte("bye"), QoS: mqtt.QoS1, Retain: true, ContentType: "text/plain"},
-			WillDelay:      5 * time.Second,
-		}
-		var connect *wire.Connect
-		opts.OnPacketSent = func(p wire.Packet) {
-			if c, ok := p.(*wire.Connect); ok {
-				connect = c
-			}
-		}
-		c, _ := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{
-			WildcardSubAvailable: &f, SharedSubAvailable: &f}}, opts)
-		exp := uint32(3600)
-		want := &wire.Connect{
-			KeepAlive: 30, ClientID: "opts", Username: "u", Password: []byte("p"),
-			Will: &wire.Will{Topic: "w", Payload: []byte("bye"), QoS: 1, Retain: true,
-				Properties: &wire.Properties{ContentType: "text/plain", WillDelay: 5}},
-			Properties: &wire.Properties{SessionExpiry: &exp, ReceiveMaximum: 7, TopicAliasMaximum: 3,
-				RequestProblemInfo: new(false), RequestResponseInfo: true, MaximumPacketSize: 4096,
-				UserProperties: []wire.UserProperty{{Key: "k", Value: "v"}}},
-		}
-		if diff := cmp.Diff(want, connect); diff != "" {
-			t.Errorf("CONNECT (-want +got)\n%s", diff)
-		}
-		ctx := context.Background()
-		for _, f := range []mqtt.Filter{{Topic: "a/+"}, {Topic: "$share/g/a"}, {Topic: "#"}} {
-			if _, err := c.Subscribe(ctx, f); err == nil {
-				t.Errorf("subscribe %q: no error though the server does not support it", f.Topic)
-			}
-		}
-	})
-}
-
-// A CONNACK the client cannot go on with fails Dial and closes the network
-// connection: a refusal (MQTT-4.13.2-1), or a session present although the
-// client asked for a clean start and holds no session (MQTT-3.2.2-4).
-func TestConnackClosesConnection(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		ack  *wire.Connack
-	}{
-		{"refused", &wire.Connack{ReasonCode: wire.NotAuthorized}},
-		{"unexpected session", &wire.Connack{SessionPresent: true}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				conns := make(chan net.Conn, 1)
-				opts := &mqtt.DialOptions{Version: mqtt.V5, Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-					a, b := net.Pipe()
-					conns <- b
-					return a, nil
-				}}
-				res := async(func() error {
-					_, err := mqtt.Dial(context.Background(), "mqtt://broker.test", opts)
-					return err
-				})
-				p := &peer{t: t, v: wire.V5, conn: <-conns}
-				p.r = wire.NewReader(p.conn, 0)
-				p.expect(wire.CONNECT)
-				p.send(tc.ack)
-				if err := <-res; err == nil {
-					t.Fatal("Dial succeeded")
-				}
-				if pkt, err := p.r.ReadPacket(wire.V5); err == nil {
-					t.Errorf("the client sent %v and kept the connection open", pkt.Type())
 				}
 			})
 		})

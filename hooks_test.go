@@ -8,7 +8,6 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -104,26 +103,4 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// With NoResubscribe, a client whose server kept no session does not
-// subscribe again by itself (MQTT.js resubscribe: false).
-func TestNoResubscribe(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, ps, p := dialPeers(t, wire.V5, &mqtt.DialOptions{NoResubscribe: true, ReconnectDelay: time.Millisecond})
-		p.subscribe(c, mqtt.Filter{Topic: "s/#", QoS: mqtt.QoS1})
-		p.conn.Close()
-		p2, _ := ps.accept(&wire.Connack{})
-		published := async(func() error { return c.Publish(context.Background(), mqtt.Message{Topic: "after", QoS: mqtt.QoS1}) })
-		// The first packet after CONNACK is the new PUBLISH, not a SUBSCRIBE.
-		pub := p2.expect(wire.PUBLISH).(*wire.Publish)
-		if pub.Topic != "after" {
-			t.Fatalf("first packet on the new connection: PUBLISH to %q", pub.Topic)
-		}
-		p2.send(&wire.Puback{PacketID: pub.PacketID})
-		if err := <-published; err != nil {
-			t.Fatal(err)
-		}
-		p2.drain()
-	})
 }

@@ -379,40 +379,6 @@ func TestOfflineQueueOff(t *testing.T) {
 	})
 }
 
-// BeforeConnect sees every attempt and may change the URL and credentials.
-func TestBeforeConnect(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var seen []mqtt.ConnectAttempt
-		opts := &mqtt.DialOptions{
-			Username: "static",
-			BeforeConnect: func(ctx context.Context, a *mqtt.ConnectAttempt) error {
-				seen = append(seen, *a)
-				a.Password = []byte("token-" + string(rune('0'+a.Attempt)))
-				if a.Attempt > 0 {
-					a.URL = "mqtt://other.test:1999"
-					a.Username = "rotated"
-				}
-				return nil
-			},
-		}
-		_, ps, p := dialPeers(t, wire.V5, opts)
-		p.conn.Close()
-		_, connect := ps.accept(&wire.Connack{})
-		if connect.Username != "rotated" || string(connect.Password) != "token-1" {
-			t.Errorf("CONNECT after the hook: user %q password %q, want rotated, token-1", connect.Username, connect.Password)
-		}
-		ps.mu.Lock()
-		addrs := ps.addrs
-		ps.mu.Unlock()
-		if len(addrs) != 2 || addrs[0] != "broker.test:1883" || addrs[1] != "other.test:1999" {
-			t.Errorf("dialed %v, want broker.test:1883 then other.test:1999", addrs)
-		}
-		if len(seen) != 2 || seen[0].Attempt != 0 || seen[0].URL != "mqtt://broker.test" || seen[0].Username != "static" || seen[1].Attempt != 1 {
-			t.Errorf("hook saw %+v", seen)
-		}
-	})
-}
-
 // A SUBSCRIBE unanswered when the connection was lost is sent again, with
 // its identifier, and Subscribe returns with the new connection's SUBACK.
 func TestReconnectPendingSubscribe(t *testing.T) {

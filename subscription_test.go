@@ -71,17 +71,6 @@ func TestSubscriptionFiltersAndUnsubscribe(t *testing.T) {
 	})
 }
 
-// MQTT-3.1.3-7, MQTT-3.2.2-16: a v5 client that sends an empty client
-// identifier takes the one the server assigns.
-func TestAssignedClientID(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, _ := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{AssignedClientID: "srv-7"}}, nil)
-		if got := c.ClientID(); got != "srv-7" {
-			t.Errorf("ClientID() = %q, want the assigned srv-7", got)
-		}
-	})
-}
-
 // A Subscription holds up to 65,536 QoS 0 messages the application has not
 // taken; beyond that it drops them and counts them in Dropped, rather than
 // hold up the reading goroutine.
