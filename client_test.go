@@ -1,11 +1,13 @@
 package mqtt_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/mqtttest"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
@@ -170,56 +173,6 @@ func TestServerDisconnect(t *testing.T) {
 	})
 }
 
-// A refused filter fails Subscribe with a *ReasonError naming it.
-func TestSubscribeRefused(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
-		res := async(func() error {
-			_, err := c.Subscribe(context.Background(), mqtt.Filter{Topic: "ok"}, mqtt.Filter{Topic: "forbidden/#"})
-			return err
-		})
-		s := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
-		p.send(&wire.Suback{PacketID: s.PacketID, ReasonCodes: []wire.ReasonCode{0, wire.NotAuthorized}})
-		u := p.expect(wire.UNSUBSCRIBE).(*wire.Unsubscribe)
-		if diff := cmp.Diff([]string{"ok"}, u.Topics); diff != "" {
-			t.Errorf("granted filters unsubscribed (-want +got)\n%s", diff)
-		}
-		p.send(&wire.Unsuback{PacketID: u.PacketID, ReasonCodes: []wire.ReasonCode{0}})
-		err := <-res
-		var re *mqtt.ReasonError
-		if !errors.As(err, &re) || re.Topic != "forbidden/#" || re.ReasonCode != wire.NotAuthorized {
-			t.Errorf("got %v, want *ReasonError for forbidden/#", err)
-		}
-	})
-}
-
-// The client accepts every topic alias from 1 up to the Topic Alias Maximum
-// it sent (MQTT-3.3.2-10): a PUBLISH with a topic sets the alias, one with
-// the alias alone is delivered with that topic. An alias above the maximum
-// closes the connection with DISCONNECT 0x94.
-func TestServerTopicAliases(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, p := dialPeer(t, wire.V5, &wire.Connack{}, &mqtt.DialOptions{TopicAliasMaximum: 3})
-		s, _ := p.subscribe(c, mqtt.Filter{Topic: "#"})
-		for _, alias := range []uint16{1, 3} {
-			topic := fmt.Sprintf("long/topic/%d", alias)
-			p.send(&wire.Publish{Topic: topic, Payload: []byte("set"), Properties: &wire.Properties{TopicAlias: alias}},
-				&wire.Publish{Payload: []byte("used"), Properties: &wire.Properties{TopicAlias: alias}})
-			for _, want := range []string{"set", "used"} {
-				m, err := s.Next(context.Background())
-				if err != nil || m.Topic != topic || string(m.Payload) != want {
-					t.Errorf("alias %d: got %q %q (%v), want %q %q", alias, m.Topic, m.Payload, err, topic, want)
-				}
-			}
-		}
-		p.send(&wire.Publish{Topic: "x", Properties: &wire.Properties{TopicAlias: 4}})
-		if d := p.expect(wire.DISCONNECT).(*wire.Disconnect); d.ReasonCode != wire.TopicAliasInvalid {
-			t.Errorf("DISCONNECT %v, want topic alias invalid", d.ReasonCode)
-		}
-		<-c.Done()
-	})
-}
-
 // Disconnect waits for the messages in flight before it sends DISCONNECT
 // (MQTT-3.14.4-1: nothing after it); when its ctx ends first it disconnects
 // anyway and says what it left.
@@ -260,4 +213,93 @@ func TestDisconnectDrains(t *testing.T) {
 			t.Errorf("publish: %v, want ErrOutcomeUnknown", err)
 		}
 	})
+}
+
+// OnPacketSent and OnPacketReceived see every packet, in order (MQTT.js
+// packetsend and packetreceive), acknowledgements included.
+func TestTraceHooks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var seen []string
+		record := func(dir string) func(wire.Packet) {
+			return func(p wire.Packet) {
+				mu.Lock()
+				seen = append(seen, dir+p.Type().String())
+				mu.Unlock()
+			}
+		}
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, &mqtt.DialOptions{
+			OnPacketSent: record("->"), OnPacketReceived: record("<-"),
+		})
+		published := async(func() error {
+			return c.Publish(context.Background(), mqtt.Message{Topic: "t", QoS: mqtt.QoS2})
+		})
+		id := p.expect(wire.PUBLISH).(*wire.Publish).PacketID
+		p.send(&wire.Pubrec{PacketID: id})
+		p.expect(wire.PUBREL)
+		p.send(&wire.Pubcomp{PacketID: id})
+		if err := <-published; err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		want := []string{"->CONNECT", "<-CONNACK", "->PUBLISH", "<-PUBREC", "->PUBREL", "<-PUBCOMP"}
+		if diff := cmp.Diff(want, seen); diff != "" {
+			t.Errorf("packets the hooks saw (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// The logger gets every packet at debug level and connection events at
+// info, and never the password, nor the payloads.
+func TestLoggerKeepsSecrets(t *testing.T) {
+	t.Parallel()
+	const user, password, payload = "operator", "hunter2-secret", "payload-secret"
+	srv := mqtttest.NewServer(mqtttest.Authenticate(func(c *wire.Connect) wire.ReasonCode {
+		if c.Username != user || string(c.Password) != password {
+			return wire.BadUsernameOrPassword
+		}
+		return wire.Success
+	}))
+	t.Cleanup(srv.Close)
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx := testCtx(t)
+	c := dialT(t, srv.URL, &mqtt.DialOptions{Username: user, Password: []byte(password), Logger: logger})
+	if err := c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS1, Payload: []byte(payload)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logged := buf.String()
+	for _, want := range []string{"type=CONNECT", "password_set=true", "type=CONNACK", "type=PUBLISH", "type=PUBACK", "type=DISCONNECT", "level=INFO"} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("the log lacks %q:\n%s", want, logged)
+		}
+	}
+	for _, secret := range []string{password, payload} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("the log shows %q:\n%s", secret, logged)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
