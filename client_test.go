@@ -1,11 +1,9 @@
 package mqtt_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -18,114 +16,6 @@ import (
 	"github.com/culex-mqtt/mqtt/mqtttest"
 	"github.com/culex-mqtt/mqtt/wire"
 )
-
-// peer is a scripted server on the other end of a net.Pipe: each test says
-// packet by packet what the server receives and sends. It runs inside a
-// synctest bubble, so "nothing more was sent" can be asserted with
-// synctest.Wait instead of sleeps.
-type peer struct {
-	t    *testing.T
-	v    wire.Version
-	conn net.Conn
-	r    *wire.Reader
-}
-
-// dialPeer dials a client whose network connection is a pipe to a peer that
-// answers CONNECT with ack. opts may be nil.
-func dialPeer(t *testing.T, v wire.Version, ack *wire.Connack, opts *mqtt.DialOptions) (*mqtt.Client, *peer) {
-	t.Helper()
-	var o mqtt.DialOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.Version == 0 {
-		o.Version = mqtt.Version(v)
-	}
-	o.NoReconnect = true // one connection per peer; reconnect_test.go has more
-	conns := make(chan net.Conn, 1)
-	o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		a, b := net.Pipe()
-		conns <- b
-		return a, nil
-	}
-	var c *mqtt.Client
-	var err error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err = mqtt.Dial(context.Background(), "mqtt://broker.test", &o)
-	}()
-	p := &peer{t: t, v: v, conn: <-conns}
-	p.r = wire.NewReader(p.conn, 0)
-	connect := p.expect(wire.CONNECT).(*wire.Connect)
-	if connect.Version != v {
-		t.Fatalf("CONNECT for version %v, want %v", connect.Version, v)
-	}
-	p.send(ack)
-	<-done
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); p.conn.Close() })
-	return c, p
-}
-
-func (p *peer) read() wire.Packet {
-	p.t.Helper()
-	pkt, err := p.r.ReadPacket(p.v)
-	if err != nil {
-		p.t.Fatalf("peer: reading: %v", err)
-	}
-	return pkt
-}
-
-func (p *peer) expect(t wire.Type) wire.Packet {
-	p.t.Helper()
-	pkt := p.read()
-	if pkt.Type() != t {
-		p.t.Fatalf("peer: got %v %+v, want %v", pkt.Type(), pkt, t)
-	}
-	return pkt
-}
-
-func (p *peer) send(pkts ...wire.Packet) {
-	p.t.Helper()
-	for _, pkt := range pkts {
-		b, err := pkt.Append(nil, p.v)
-		if err != nil {
-			p.t.Fatalf("peer: encoding %v: %v", pkt.Type(), err)
-		}
-		if _, err := p.conn.Write(b); err != nil {
-			p.t.Fatalf("peer: writing %v: %v", pkt.Type(), err)
-		}
-	}
-}
-
-// subscribe has c subscribe to f, answers the SUBSCRIBE granting the QoS
-// asked for, and returns the Subscription with the SUBSCRIBE the peer read.
-func (p *peer) subscribe(c *mqtt.Client, f mqtt.Filter) (*mqtt.Subscription, *wire.Subscribe) {
-	p.t.Helper()
-	res := make(chan *mqtt.Subscription, 1)
-	go func() {
-		s, err := c.Subscribe(context.Background(), f)
-		if err != nil {
-			p.t.Error(err)
-		}
-		res <- s
-	}()
-	pkt := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
-	p.send(&wire.Suback{PacketID: pkt.PacketID, ReasonCodes: []wire.ReasonCode{wire.ReasonCode(f.QoS)}})
-	return <-res, pkt
-}
-
-// async runs f in a goroutine and returns a channel with its error.
-func async(f func() error) <-chan error {
-	ch := make(chan error, 1)
-	go func() { ch <- f() }()
-	return ch
-}
-
-var versions = []wire.Version{wire.V31, wire.V311, wire.V5}
 
 // Close ends pending calls with ErrClosed, a Publish waiting for the
 // server's Receive Maximum included, and waits for its goroutines.
@@ -284,22 +174,4 @@ func TestLoggerKeepsSecrets(t *testing.T) {
 			t.Errorf("the log shows %q:\n%s", secret, logged)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

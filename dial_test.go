@@ -166,22 +166,6 @@ func TestConnackClosesConnection(t *testing.T) {
 	}
 }
 
-// pipeDialer is a DialOptions.Dialer whose connections are pipes to the
-// test, which plays the server; it counts the dials.
-type pipeDialer struct {
-	conns chan net.Conn
-	n     atomic.Int32
-}
-
-func newPipeDialer() *pipeDialer { return &pipeDialer{conns: make(chan net.Conn, 4)} }
-
-func (d *pipeDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	d.n.Add(1)
-	a, b := net.Pipe()
-	d.conns <- b
-	return a, nil
-}
-
 // A v5 CONNACK that refuses the connection and names another server
 // (Server Reference, section 4.11 Server redirection; MQTT-3.2.2-7: the
 // server closes the connection after it) gives a *ConnectError that keeps

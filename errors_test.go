@@ -34,14 +34,6 @@ func outcome(err error) string {
 	return "unsorted"
 }
 
-// checkOnePrefix fails when an error reads "mqtt: " more than once.
-func checkOnePrefix(t *testing.T, what string, err error) {
-	t.Helper()
-	if n := strings.Count(err.Error(), "mqtt: "); n != 1 {
-		t.Errorf("%s: %q reads \"mqtt: \" %d times, want once", what, err, n)
-	}
-}
-
 // Every way a Publish fails before its packet is written matches ErrNotSent
 // and never ErrOutcomeUnknown; those that are the caller's mistake match
 // ErrInvalid too (a handler answers 400), the others do not (503: try

@@ -169,24 +169,6 @@ func TestMosquittoReconnectEveryTransport(t *testing.T) {
 	}
 }
 
-func dialT(t *testing.T, url string, o *mqtt.DialOptions) *mqtt.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := mqtt.Dial(ctx, url, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // TestMosquittoAuth checks user names and passwords from options and from the
 // URL, refusals as *ConnectError, and client certificates.
 func TestMosquittoAuth(t *testing.T) {

@@ -13,36 +13,6 @@ import (
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
-// packetTypes lists the types of the packets one client exchanged with the
-// broker, as the broker recorded them, prefixed "->" when the client sent it.
-// With outgoing set it keeps the packets of flows the client started (its
-// PUBLISH and their acknowledgements), else those the broker started.
-func packetTypes(srv *mqtttest.Server, clientID string, outgoing bool) []string {
-	var out []string
-	for _, r := range srv.Packets() {
-		if r.ClientID != clientID {
-			continue
-		}
-		prefix := "<-"
-		fromClient := r.Dir == mqtttest.FromClient
-		if fromClient {
-			prefix = "->"
-		}
-		switch r.Packet.Type() {
-		case wire.PUBLISH, wire.PUBREL:
-			if fromClient != outgoing {
-				continue
-			}
-		case wire.PUBACK, wire.PUBREC, wire.PUBCOMP:
-			if fromClient == outgoing {
-				continue
-			}
-		}
-		out = append(out, prefix+r.Packet.Type().String())
-	}
-	return out
-}
-
 // The exact packet sequence of a session publishing and receiving at each
 // QoS through the fake broker, for every protocol version
 // (MQTT-3.3.4-1, MQTT-4.3.1-1, MQTT-4.3.2-4, MQTT-4.3.3-11, MQTT-3.14.4-1).

@@ -18,61 +18,6 @@ import (
 // This file holds the client's half of the session: what it keeps, for how
 // long, and what it throws away.
 
-// connects records the CONNECT packets a client sends (DialOptions.OnPacketSent).
-type connects struct {
-	mu   sync.Mutex
-	pkts []*wire.Connect
-}
-
-func (r *connects) hook(p wire.Packet) {
-	if c, ok := p.(*wire.Connect); ok {
-		r.mu.Lock()
-		r.pkts = append(r.pkts, c)
-		r.mu.Unlock()
-	}
-}
-
-func (r *connects) all() []*wire.Connect {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]*wire.Connect(nil), r.pkts...)
-}
-
-// expectSoon fails the test unless s hands out a message with payload want
-// within a minute of the bubble's clock: a client that does not deliver it
-// fails the test rather than hanging it.
-func expectSoon(t *testing.T, s *mqtt.Subscription, want string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	m, err := s.Next(ctx)
-	if err != nil {
-		t.Fatalf("Next: %v, want the message %q", err, want)
-	}
-	if string(m.Payload) != want {
-		t.Fatalf("Next: %q, want %q", m.Payload, want)
-	}
-}
-
-// expectNone fails the test if s has a message to hand out.
-func expectNone(t *testing.T, s *mqtt.Subscription) {
-	t.Helper()
-	synctest.Wait()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if m, err := s.Next(ctx); err == nil {
-		t.Fatalf("Next handed out %q, want nothing", m.Payload)
-	}
-}
-
-// expectPubrec reads the client's PUBREC for id.
-func (p *peer) expectPubrec(id uint16) {
-	p.t.Helper()
-	if rec := p.expect(wire.PUBREC).(*wire.Pubrec); rec.PacketID != id || rec.ReasonCode.IsError() {
-		p.t.Fatalf("PUBREC %d %v, want a success for %d", rec.PacketID, rec.ReasonCode, id)
-	}
-}
-
 // MQTT-3.1.2-4 (5.0), v311:MQTT-3.1.2-6 (3.1.1): without KeepSession every
 // CONNECT asks for a new session (Clean Start, Clean Session), and the
 // client throws away what it held of the last one: an incoming QoS 2

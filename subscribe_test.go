@@ -237,78 +237,6 @@ func TestServerTopicAliases(t *testing.T) {
 	})
 }
 
-// recorder reads everything the client sends from the moment it starts, so
-// that a test can assert both what has been sent by now and that nothing
-// else was: sent returns what arrived by the time every goroutine of the
-// bubble is blocked (synctest.Wait), without waiting for a packet that
-// must not come.
-type recorder struct {
-	p  *peer
-	ch chan wire.Packet
-}
-
-func (p *peer) record() *recorder {
-	r := &recorder{p: p, ch: make(chan wire.Packet, 4096)}
-	go func() {
-		defer close(r.ch)
-		for {
-			pkt, err := p.r.ReadPacket(p.v)
-			if err != nil {
-				return // the test's end closed the pipe
-			}
-			r.ch <- pkt
-		}
-	}()
-	return r
-}
-
-// next waits for the next packet the client sends.
-func (r *recorder) next() wire.Packet {
-	r.p.t.Helper()
-	pkt, ok := <-r.ch
-	if !ok {
-		r.p.t.Fatal("peer: the connection ended")
-	}
-	return pkt
-}
-
-// sent returns, once the bubble is idle, what the client sent since the
-// last call, each packet as describe writes it.
-func (r *recorder) sent() []string {
-	synctest.Wait()
-	got := []string{}
-	for {
-		select {
-		case pkt, ok := <-r.ch:
-			if !ok {
-				return got
-			}
-			got = append(got, describe(pkt))
-		default:
-			return got
-		}
-	}
-}
-
-// subscribe has c subscribe to f, grants it, and returns the Subscription.
-func (r *recorder) subscribe(c *mqtt.Client, f mqtt.Filter) *mqtt.Subscription {
-	r.p.t.Helper()
-	res := make(chan *mqtt.Subscription, 1)
-	go func() {
-		s, err := c.Subscribe(context.Background(), f)
-		if err != nil {
-			r.p.t.Error(err)
-		}
-		res <- s
-	}()
-	pkt, ok := r.next().(*wire.Subscribe)
-	if !ok {
-		r.p.t.Fatal("peer: expected SUBSCRIBE")
-	}
-	r.p.send(&wire.Suback{PacketID: pkt.PacketID, ReasonCodes: []wire.ReasonCode{wire.ReasonCode(f.QoS)}})
-	return <-res
-}
-
 func encode(t *testing.T, pkt wire.Packet) []byte {
 	t.Helper()
 	b, err := pkt.Append(nil, wire.V5)
@@ -316,43 +244,6 @@ func encode(t *testing.T, pkt wire.Packet) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func describe(pkt wire.Packet) string {
-	switch p := pkt.(type) {
-	case *wire.Puback:
-		return fmt.Sprintf("PUBACK %d", p.PacketID)
-	case *wire.Pubrec:
-		return fmt.Sprintf("PUBREC %d", p.PacketID)
-	case *wire.Pubcomp:
-		return fmt.Sprintf("PUBCOMP %d", p.PacketID)
-	case *wire.Unsubscribe:
-		return fmt.Sprintf("UNSUBSCRIBE %v", p.Topics)
-	case *wire.Subscribe:
-		topics := make([]string, len(p.Filters))
-		for i, f := range p.Filters {
-			topics[i] = f.Topic
-		}
-		return fmt.Sprintf("SUBSCRIBE %v", topics)
-	}
-	return pkt.Type().String()
-}
-
-// expectNext fails unless s hands out exactly the payloads want, in order,
-// and then has nothing more.
-func expectNext(t *testing.T, s *mqtt.Subscription, want ...string) {
-	t.Helper()
-	for _, w := range want {
-		m, err := s.Next(context.Background())
-		if err != nil || string(m.Payload) != w {
-			t.Fatalf("Next = %q, %v; want %q", m.Payload, err, w)
-		}
-	}
-	done, cancel := context.WithCancel(context.Background())
-	cancel()
-	if m, err := s.Next(done); err == nil {
-		t.Fatalf("Next = %q, want nothing more", m.Payload)
-	}
 }
 
 // A Subscribe whose ctx ends before its SUBACK leaves the server

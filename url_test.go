@@ -25,27 +25,6 @@ func TestURLWithoutScheme(t *testing.T) {
 	checkOnePrefix(t, "URL without a scheme", err)
 }
 
-// recordingDialer is a DialOptions.Dialer that records every address it is
-// asked for and connects nowhere: a Dial that reaches it has made a
-// connection attempt (and, with a real dialer, a DNS lookup of the host).
-type recordingDialer struct {
-	mu    sync.Mutex
-	addrs []string
-}
-
-func (d *recordingDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	d.mu.Lock()
-	d.addrs = append(d.addrs, addr)
-	d.mu.Unlock()
-	return nil, errors.New("recordingDialer connects nowhere")
-}
-
-func (d *recordingDialer) dialed() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]string(nil), d.addrs...)
-}
-
 // A user name or password that holds a character with a meaning in URLs
 // ('#', '/', '?', '@', ':') unescaped moves the end of the URL's authority:
 // the secret lands in the host, the port, the path, the query or the
