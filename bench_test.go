@@ -1,5 +1,7 @@
 package mqtt_test
 
+// Suite: benchmarks of Publish.
+
 import (
 	"context"
 	"testing"

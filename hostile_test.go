@@ -1,5 +1,7 @@
 package mqtt_test
 
+// Suite: hostile brokers and failing Stores.
+
 import (
 	"context"
 	"crypto/tls"

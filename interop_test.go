@@ -1,5 +1,7 @@
 package mqtt_test
 
+// Suite: interoperability with a real mosquitto (every transport, version and QoS; auth, retain, will, its command-line clients).
+
 import (
 	"bytes"
 	"context"

@@ -1,5 +1,7 @@
 package mqtt_test
 
+// Suite: the client against the fake broker mqtttest, which decodes and records every packet.
+
 import (
 	"context"
 	"fmt"

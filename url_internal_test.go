@@ -1,5 +1,7 @@
 package mqtt
 
+// Internal tests of url.go (parseURL); the external ones are in url_test.go.
+
 import (
 	"context"
 	"net"

@@ -1,5 +1,8 @@
 package mqtt_test
 
+// External tests of url.go: URL parsing, redaction and the plaintext check;
+// url_internal_test.go holds the internal ones.
+
 import (
 	"bytes"
 	"context"
