@@ -3,7 +3,6 @@ package mqtt_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/culex-mqtt/mqtt"
 	"github.com/culex-mqtt/mqtt/internal/mosquitto"
-	"github.com/culex-mqtt/mqtt/mqtttest"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
@@ -233,52 +231,5 @@ func TestMosquittoDisconnectWith(t *testing.T) {
 				t.Errorf("%s: %q, %v; want the message queued in the session", tc.name, m.Payload, err)
 			}
 		}
-	}
-}
-
-// mqtttest decodes what the client sends: the user properties of
-// SUBSCRIBE, UNSUBSCRIBE and DISCONNECT arrive as they were given.
-func TestUserPropertiesReachTheServer(t *testing.T) {
-	t.Parallel()
-	srv := mqtttest.NewServer()
-	t.Cleanup(srv.Close)
-	ctx := testCtx(t)
-	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "props"})
-	props := func(what string) []mqtt.UserProperty { return []mqtt.UserProperty{{Key: "op", Value: what}} }
-	if _, err := c.SubscribeWith(ctx, &mqtt.SubscribeOptions{UserProperties: props("subscribe")}, mqtt.Filter{Topic: "p"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.UnsubscribeWith(ctx, &mqtt.UnsubscribeOptions{UserProperties: props("unsubscribe")}, "p"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.DisconnectWith(ctx, &mqtt.DisconnectOptions{UserProperties: props("disconnect")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.WaitPacket(ctx, func(r mqtttest.Record) bool { return r.Packet.Type() == wire.DISCONNECT }); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, r := range srv.Packets() {
-		if r.Dir != mqtttest.FromClient {
-			continue
-		}
-		var pr *wire.Properties
-		switch p := r.Packet.(type) {
-		case *wire.Subscribe:
-			pr = p.Properties
-		case *wire.Unsubscribe:
-			pr = p.Properties
-		case *wire.Disconnect:
-			pr = p.Properties
-		default:
-			continue
-		}
-		if pr != nil {
-			got = append(got, fmt.Sprintf("%v %v", r.Packet.Type(), pr.UserProperties))
-		}
-	}
-	want := []string{"SUBSCRIBE [{op subscribe}]", "UNSUBSCRIBE [{op unsubscribe}]", "DISCONNECT [{op disconnect}]"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -1,5 +1,7 @@
 package mqtt_test
 
+// Suite: the package's examples.
+
 import (
 	"context"
 	"errors"

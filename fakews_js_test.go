@@ -2,6 +2,8 @@
 
 package mqtt
 
+// Suite support: the fake browser WebSocket of the js/wasm suite (transport_js_test.go).
+
 import (
 	"context"
 	"net"

@@ -1,5 +1,7 @@
 package mqtt_test
 
+// Suite: hostile brokers and failing Stores.
+
 import (
 	"context"
 	"crypto/tls"
@@ -24,31 +26,6 @@ import (
 
 // This file holds tests against hostile brokers: raw-socket peers that
 // speak just enough MQTT to get a client going, then misbehave.
-
-// listenLocal listens on a free port of 127.0.0.1 until the test ends.
-func listenLocal(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
-}
-
-// serveConns runs handle on a goroutine for each connection ln accepts,
-// and closes the connection when handle returns: a peer of a few lines.
-func serveConns(ln net.Listener, handle func(net.Conn)) {
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); handle(c) }()
-		}
-	}()
-}
 
 // stalledBroker accepts MQTT connections over transport ("tcp", "tls", "ws"
 // or "wss"), answers CONNECT with a 3.1.1 CONNACK and then never reads

@@ -1,5 +1,7 @@
 package mqtt_test
 
+// Suite: interoperability with a real mosquitto (every transport, version and QoS; auth, retain, will, its command-line clients).
+
 import (
 	"bytes"
 	"context"
@@ -167,24 +169,6 @@ func TestMosquittoReconnectEveryTransport(t *testing.T) {
 			t.Errorf("%s: the Subscription after resubscribing got %q, %v", cl.name, m.Payload, err)
 		}
 	}
-}
-
-func dialT(t *testing.T, url string, o *mqtt.DialOptions) *mqtt.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := mqtt.Dial(ctx, url, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // TestMosquittoAuth checks user names and passwords from options and from the

@@ -1,5 +1,7 @@
 package mqtt_test
 
+// Suite setup: TestMain and its goroutine leak check.
+
 import (
 	"testing"
 

@@ -1,7 +1,10 @@
 package mqtt_test
 
+// Suite: the client against the fake broker mqtttest, which decodes and records every packet.
+
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,36 +14,6 @@ import (
 	"github.com/culex-mqtt/mqtt/mqtttest"
 	"github.com/culex-mqtt/mqtt/wire"
 )
-
-// packetTypes lists the types of the packets one client exchanged with the
-// broker, as the broker recorded them, prefixed "->" when the client sent it.
-// With outgoing set it keeps the packets of flows the client started (its
-// PUBLISH and their acknowledgements), else those the broker started.
-func packetTypes(srv *mqtttest.Server, clientID string, outgoing bool) []string {
-	var out []string
-	for _, r := range srv.Packets() {
-		if r.ClientID != clientID {
-			continue
-		}
-		prefix := "<-"
-		fromClient := r.Dir == mqtttest.FromClient
-		if fromClient {
-			prefix = "->"
-		}
-		switch r.Packet.Type() {
-		case wire.PUBLISH, wire.PUBREL:
-			if fromClient != outgoing {
-				continue
-			}
-		case wire.PUBACK, wire.PUBREC, wire.PUBCOMP:
-			if fromClient == outgoing {
-				continue
-			}
-		}
-		out = append(out, prefix+r.Packet.Type().String())
-	}
-	return out
-}
 
 // The exact packet sequence of a session publishing and receiving at each
 // QoS through the fake broker, for every protocol version
@@ -110,5 +83,52 @@ func TestPacketSequence(t *testing.T) {
 				t.Errorf("incoming flows (-want +got)\n%s", diff)
 			}
 		})
+	}
+}
+
+// mqtttest decodes what the client sends: the user properties of
+// SUBSCRIBE, UNSUBSCRIBE and DISCONNECT arrive as they were given.
+func TestUserPropertiesReachTheServer(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer()
+	t.Cleanup(srv.Close)
+	ctx := testCtx(t)
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "props"})
+	props := func(what string) []mqtt.UserProperty { return []mqtt.UserProperty{{Key: "op", Value: what}} }
+	if _, err := c.SubscribeWith(ctx, &mqtt.SubscribeOptions{UserProperties: props("subscribe")}, mqtt.Filter{Topic: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UnsubscribeWith(ctx, &mqtt.UnsubscribeOptions{UserProperties: props("unsubscribe")}, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DisconnectWith(ctx, &mqtt.DisconnectOptions{UserProperties: props("disconnect")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitPacket(ctx, func(r mqtttest.Record) bool { return r.Packet.Type() == wire.DISCONNECT }); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range srv.Packets() {
+		if r.Dir != mqtttest.FromClient {
+			continue
+		}
+		var pr *wire.Properties
+		switch p := r.Packet.(type) {
+		case *wire.Subscribe:
+			pr = p.Properties
+		case *wire.Unsubscribe:
+			pr = p.Properties
+		case *wire.Disconnect:
+			pr = p.Properties
+		default:
+			continue
+		}
+		if pr != nil {
+			got = append(got, fmt.Sprintf("%v %v", r.Packet.Type(), pr.UserProperties))
+		}
+	}
+	want := []string{"SUBSCRIBE [{op subscribe}]", "UNSUBSCRIBE [{op unsubscribe}]", "DISCONNECT [{op disconnect}]"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

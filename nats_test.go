@@ -1,5 +1,7 @@
 package mqtt_test
 
+// Suite: interoperability with nats-server's MQTT support, alone and as a cluster (runInterop, brokers_test.go).
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package mqtt_test
 
+// Suite support: the chaos proxy of the durability suite (durability_test.go, nats_test.go).
+
 import (
 	"math/rand/v2"
 	"net"

@@ -1,5 +1,7 @@
 package mqtt
 
+// Suite: TCP quick acknowledgements on Linux (quickack_linux.go).
+
 import (
 	"io"
 	"net"

@@ -1,5 +1,7 @@
 package mqtt_test
 
+// Suite: interoperability with RabbitMQ's MQTT plugin (runInterop, brokers_test.go).
+
 import (
 	"context"
 	"errors"

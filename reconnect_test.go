@@ -3,8 +3,6 @@ package mqtt_test
 import (
 	"context"
 	"errors"
-	"net"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,110 +11,6 @@ import (
 	"github.com/culex-mqtt/mqtt/persist"
 	"github.com/culex-mqtt/mqtt/wire"
 )
-
-// peers plays the server for a client that reconnects: each connection the
-// client opens becomes a new scripted peer, taken with accept.
-type peers struct {
-	t     *testing.T
-	v     wire.Version
-	conns chan net.Conn
-
-	mu       sync.Mutex
-	refuse   int      // dials to fail before accepting again
-	addrs    []string // every address dialed
-	lost     []error  // OnConnectionLost
-	attempts []attempt
-}
-
-type attempt struct {
-	n     int
-	delay time.Duration
-	err   error
-}
-
-// dialPeers dials a client that reconnects to peers, and accepts its first
-// connection with a plain CONNACK. opts may be nil.
-func dialPeers(t *testing.T, v wire.Version, opts *mqtt.DialOptions) (*mqtt.Client, *peers, *peer) {
-	t.Helper()
-	var o mqtt.DialOptions
-	if opts != nil {
-		o = *opts
-	}
-	o.Version = mqtt.Version(v)
-	ps := &peers{t: t, v: v, conns: make(chan net.Conn)}
-	o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		ps.mu.Lock()
-		ps.addrs = append(ps.addrs, addr)
-		refuse := ps.refuse > 0
-		if refuse {
-			ps.refuse--
-		}
-		ps.mu.Unlock()
-		if refuse {
-			return nil, errors.New("connection refused")
-		}
-		a, b := net.Pipe()
-		select {
-		case ps.conns <- b:
-			return a, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	o.OnConnectionLost = func(err error) {
-		ps.mu.Lock()
-		ps.lost = append(ps.lost, err)
-		ps.mu.Unlock()
-	}
-	o.OnReconnecting = func(n int, delay time.Duration, err error) {
-		ps.mu.Lock()
-		ps.attempts = append(ps.attempts, attempt{n, delay, err})
-		ps.mu.Unlock()
-	}
-	var c *mqtt.Client
-	var err error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err = mqtt.Dial(context.Background(), "mqtt://broker.test", &o)
-	}()
-	p, _ := ps.accept(&wire.Connack{})
-	<-done
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c, ps, p
-}
-
-// accept takes the client's next connection and answers its CONNECT with
-// ack.
-func (ps *peers) accept(ack *wire.Connack) (*peer, *wire.Connect) {
-	ps.t.Helper()
-	p := &peer{t: ps.t, v: ps.v, conn: <-ps.conns}
-	ps.t.Cleanup(func() { p.conn.Close() })
-	p.r = wire.NewReader(p.conn, 0)
-	connect := p.expect(wire.CONNECT).(*wire.Connect)
-	p.send(ack)
-	return p, connect
-}
-
-// drain reads and discards what the client still writes to p.
-func (p *peer) drain() {
-	go func() {
-		for {
-			if _, err := p.r.ReadPacket(p.v); err != nil {
-				return
-			}
-		}
-	}()
-}
-
-func (ps *peers) reconnects() []attempt {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	return append([]attempt(nil), ps.attempts...)
-}
 
 // withinJitter reports whether d is base varied by at most 20 %.
 func withinJitter(d, base time.Duration) bool {
@@ -375,40 +269,6 @@ func TestOfflineQueueOff(t *testing.T) {
 		err := c.Publish(context.Background(), mqtt.Message{Topic: "t"})
 		if !errors.Is(err, mqtt.ErrNotConnected) {
 			t.Errorf("QoS 0 publish while offline: %v, want ErrNotConnected", err)
-		}
-	})
-}
-
-// BeforeConnect sees every attempt and may change the URL and credentials.
-func TestBeforeConnect(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var seen []mqtt.ConnectAttempt
-		opts := &mqtt.DialOptions{
-			Username: "static",
-			BeforeConnect: func(ctx context.Context, a *mqtt.ConnectAttempt) error {
-				seen = append(seen, *a)
-				a.Password = []byte("token-" + string(rune('0'+a.Attempt)))
-				if a.Attempt > 0 {
-					a.URL = "mqtt://other.test:1999"
-					a.Username = "rotated"
-				}
-				return nil
-			},
-		}
-		_, ps, p := dialPeers(t, wire.V5, opts)
-		p.conn.Close()
-		_, connect := ps.accept(&wire.Connack{})
-		if connect.Username != "rotated" || string(connect.Password) != "token-1" {
-			t.Errorf("CONNECT after the hook: user %q password %q, want rotated, token-1", connect.Username, connect.Password)
-		}
-		ps.mu.Lock()
-		addrs := ps.addrs
-		ps.mu.Unlock()
-		if len(addrs) != 2 || addrs[0] != "broker.test:1883" || addrs[1] != "other.test:1999" {
-			t.Errorf("dialed %v, want broker.test:1883 then other.test:1999", addrs)
-		}
-		if len(seen) != 2 || seen[0].Attempt != 0 || seen[0].URL != "mqtt://broker.test" || seen[0].Username != "static" || seen[1].Attempt != 1 {
-			t.Errorf("hook saw %+v", seen)
 		}
 	})
 }

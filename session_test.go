@@ -3,73 +3,20 @@ package mqtt_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/mqtttest"
 	"github.com/culex-mqtt/mqtt/persist"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
 // This file holds the client's half of the session: what it keeps, for how
 // long, and what it throws away.
-
-// connects records the CONNECT packets a client sends (DialOptions.OnPacketSent).
-type connects struct {
-	mu   sync.Mutex
-	pkts []*wire.Connect
-}
-
-func (r *connects) hook(p wire.Packet) {
-	if c, ok := p.(*wire.Connect); ok {
-		r.mu.Lock()
-		r.pkts = append(r.pkts, c)
-		r.mu.Unlock()
-	}
-}
-
-func (r *connects) all() []*wire.Connect {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]*wire.Connect(nil), r.pkts...)
-}
-
-// expectSoon fails the test unless s hands out a message with payload want
-// within a minute of the bubble's clock: a client that does not deliver it
-// fails the test rather than hanging it.
-func expectSoon(t *testing.T, s *mqtt.Subscription, want string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	m, err := s.Next(ctx)
-	if err != nil {
-		t.Fatalf("Next: %v, want the message %q", err, want)
-	}
-	if string(m.Payload) != want {
-		t.Fatalf("Next: %q, want %q", m.Payload, want)
-	}
-}
-
-// expectNone fails the test if s has a message to hand out.
-func expectNone(t *testing.T, s *mqtt.Subscription) {
-	t.Helper()
-	synctest.Wait()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if m, err := s.Next(ctx); err == nil {
-		t.Fatalf("Next handed out %q, want nothing", m.Payload)
-	}
-}
-
-// expectPubrec reads the client's PUBREC for id.
-func (p *peer) expectPubrec(id uint16) {
-	p.t.Helper()
-	if rec := p.expect(wire.PUBREC).(*wire.Pubrec); rec.PacketID != id || rec.ReasonCode.IsError() {
-		p.t.Fatalf("PUBREC %d %v, want a success for %d", rec.PacketID, rec.ReasonCode, id)
-	}
-}
 
 // MQTT-3.1.2-4 (5.0), v311:MQTT-3.1.2-6 (3.1.1): without KeepSession every
 // CONNECT asks for a new session (Clean Start, Clean Session), and the
@@ -261,50 +208,338 @@ func TestSessionKeptWhileConnected(t *testing.T) {
 	}
 }
 
-// A client that needs a client identifier and was given none makes one up:
-// MQTT 3.1 allows no empty one (and at most 23 characters), 3.1.1 only with
-// a clean session (v311:MQTT-3.1.3-7), and with KeepSession a 5.0 client
-// needs one of its own too, since the identifier is the key of the session
-// (MQTT-3.1.3-2): every connection of the client uses the same one, so that
-// it finds its session again. A clean 3.1.1 or 5.0 client sends an empty
-// one.
-func TestGeneratedClientID(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		v         wire.Version
-		keep      bool
-		generated bool
-	}{
-		{"3.1", wire.V31, false, true},
-		{"3.1 kept", wire.V31, true, true},
-		{"3.1.1 kept", wire.V311, true, true},
-		{"5.0 kept", wire.V5, true, true},
-		{"3.1.1 clean", wire.V311, false, false},
-		{"5.0 clean", wire.V5, false, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+// MQTT-3.3.4-7, MQTT-4.9.0-1, MQTT-4.9.0-2: at most Receive Maximum QoS>0
+// PUBLISH in flight (a quota that starts at it). MQTT-3.3.4-8,
+// MQTT-4.9.0-3: while the quota is used up, every other packet goes out
+// and every packet from the server is answered: SUBSCRIBE, the PUBREL of
+// the client's own QoS 2 message, the acknowledgements of incoming QoS 1
+// and QoS 2 messages (PUBACK, PUBREC, PUBCOMP), UNSUBSCRIBE.
+func TestReceiveMaximum(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		sent := 0
+		opts := &mqtt.DialOptions{OnPacketSent: func(p wire.Packet) {
+			if p.Type() == wire.PUBLISH {
+				mu.Lock()
+				sent++
+				mu.Unlock()
+			}
+		}}
+		c, p := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{ReceiveMaximum: 2}}, opts)
+		ctx := context.Background()
+		publish := func(q mqtt.QoS) <-chan error {
+			return async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "t", QoS: q}) })
+		}
+		first := publish(mqtt.QoS1)
+		a := p.expect(wire.PUBLISH).(*wire.Publish)
+		second := publish(mqtt.QoS2)
+		b := p.expect(wire.PUBLISH).(*wire.Publish)
+		third := publish(mqtt.QoS1)
+		synctest.Wait()
+		mu.Lock()
+		if sent != 2 {
+			t.Errorf("%d PUBLISH sent with a Receive Maximum of 2", sent)
+		}
+		mu.Unlock()
+		// A SUBSCRIBE is not held back by the exhausted quota.
+		var s *mqtt.Subscription
+		subRes := async(func() (err error) { s, err = c.Subscribe(ctx, mqtt.Filter{Topic: "in", QoS: mqtt.QoS2}); return err })
+		sub := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+		p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS2}})
+		if err := <-subRes; err != nil {
+			t.Fatal(err)
+		}
+		// Nor the PUBREL of the QoS 2 message, which keeps its unit of
+		// quota until PUBCOMP.
+		p.send(&wire.Pubrec{PacketID: b.PacketID})
+		if rel := p.expect(wire.PUBREL).(*wire.Pubrel); rel.PacketID != b.PacketID {
+			t.Fatalf("PUBREL %d, want %d", rel.PacketID, b.PacketID)
+		}
+		// Nor the acknowledgements of incoming messages.
+		p.send(&wire.Publish{Topic: "in", QoS: 1, PacketID: 10, Payload: []byte("one")},
+			&wire.Publish{Topic: "in", QoS: 2, PacketID: 11, Payload: []byte("two")})
+		expectNext(t, s, "one", "two")
+		if ack := p.expect(wire.PUBACK).(*wire.Puback); ack.PacketID != 10 {
+			t.Errorf("PUBACK %d, want 10", ack.PacketID)
+		}
+		p.expectPubrec(11)
+		p.send(&wire.Pubrel{PacketID: 11})
+		if comp := p.expect(wire.PUBCOMP).(*wire.Pubcomp); comp.PacketID != 11 {
+			t.Errorf("PUBCOMP %d, want 11", comp.PacketID)
+		}
+		// Nor an UNSUBSCRIBE.
+		unsubRes := async(func() error { return c.Unsubscribe(ctx, "in") })
+		unsub := p.expect(wire.UNSUBSCRIBE).(*wire.Unsubscribe)
+		p.send(&wire.Unsuback{PacketID: unsub.PacketID, ReasonCodes: []wire.ReasonCode{0}})
+		if err := <-unsubRes; err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		mu.Lock()
+		if sent != 2 {
+			t.Errorf("%d PUBLISH sent with a Receive Maximum of 2 and none acknowledged", sent)
+		}
+		mu.Unlock()
+		p.send(&wire.Puback{PacketID: a.PacketID})
+		c3 := p.expect(wire.PUBLISH).(*wire.Publish)
+		p.send(&wire.Puback{PacketID: c3.PacketID}, &wire.Pubcomp{PacketID: b.PacketID})
+		for _, r := range []<-chan error{first, second, third} {
+			if err := <-r; err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}
+
+// MQTT-4.4.0-1, MQTT-3.3.1-1, MQTT-4.6.0-1, v311:MQTT-4.4.0-1,
+// v311:MQTT-2.3.1-3: a client started again on a durable store resends what
+// an earlier one left unacknowledged: PUBLISH with DUP and PUBREL, with the
+// original identifiers and in the original order.
+func TestResumeFromStore(t *testing.T) {
+	for _, v := range []wire.Version{wire.V311, wire.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			var firstIDs []uint16
 			synctest.Test(t, func(t *testing.T) {
-				var sent connects
-				c, ps, p := dialPeers(t, tc.v, &mqtt.DialOptions{KeepSession: tc.keep, OnPacketSent: sent.hook})
-				p.conn.Close()
-				p2, _ := ps.accept(&wire.Connack{})
-				all := sent.all()
-				if len(all) != 2 {
-					t.Fatalf("%d CONNECT packets, want 2", len(all))
+				store, err := persist.Open(dir)
+				if err != nil {
+					t.Fatal(err)
 				}
-				id := all[0].ClientID
-				switch {
-				case !tc.generated && id != "":
-					t.Errorf("client ID %q, want an empty one", id)
-				case tc.generated && (id == "" || len(id) > 23):
-					t.Errorf("client ID %q, want one of 1 to 23 characters", id)
-				case all[1].ClientID != id:
-					t.Errorf("client ID %q on the second connection, %q on the first", all[1].ClientID, id)
-				case c.ClientID() != id:
-					t.Errorf("ClientID() = %q, want %q", c.ClientID(), id)
+				defer store.Close()
+				opts := &mqtt.DialOptions{ClientID: "resumer", KeepSession: true, Store: store}
+				c, p := dialPeer(t, v, &wire.Connack{}, opts)
+				for _, m := range []mqtt.Message{
+					{Topic: "a", QoS: mqtt.QoS1, Payload: []byte("one")},
+					{Topic: "b", QoS: mqtt.QoS2, Payload: []byte("two")},
+					{Topic: "c", QoS: mqtt.QoS2, Payload: []byte("three")},
+				} {
+					ctx, cancel := context.WithCancel(context.Background())
+					res := async(func() error { return c.Publish(ctx, m) })
+					pub := p.expect(wire.PUBLISH).(*wire.Publish)
+					firstIDs = append(firstIDs, pub.PacketID)
+					if m.Topic == "c" { // this one gets past PUBREC
+						p.send(&wire.Pubrec{PacketID: pub.PacketID})
+						p.expect(wire.PUBREL)
+					}
+					cancel()
+					if err := <-res; !errors.Is(err, mqtt.ErrOutcomeUnknown) {
+						t.Fatalf("got %v, want ErrOutcomeUnknown", err)
+					}
 				}
-				p2.drain()
+				go func() { // the peer reads on until the end
+					for {
+						if _, err := p.r.ReadPacket(p.v); err != nil {
+							return
+						}
+					}
+				}()
+				c.Close()
+			})
+			synctest.Test(t, func(t *testing.T) {
+				store, err := persist.Open(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer store.Close()
+				opts := &mqtt.DialOptions{ClientID: "resumer", KeepSession: true, Store: store}
+				_, p := dialPeer(t, v, &wire.Connack{SessionPresent: true}, opts)
+				for i, want := range []struct {
+					typ   wire.Type
+					topic string
+				}{{wire.PUBLISH, "a"}, {wire.PUBLISH, "b"}, {wire.PUBREL, ""}} {
+					pkt := p.read()
+					if pkt.Type() != want.typ {
+						t.Fatalf("resend %d: got %v, want %v", i, pkt.Type(), want.typ)
+					}
+					switch pkt := pkt.(type) {
+					case *wire.Publish:
+						if !pkt.Dup || pkt.Topic != want.topic || pkt.PacketID != firstIDs[i] {
+							t.Errorf("resend %d: DUP=%v topic %q id %d, want DUP topic %q id %d", i, pkt.Dup, pkt.Topic, pkt.PacketID, want.topic, firstIDs[i])
+						}
+					case *wire.Pubrel:
+						if pkt.PacketID != firstIDs[i] {
+							t.Errorf("PUBREL id %d, want %d", pkt.PacketID, firstIDs[i])
+						}
+					}
+				}
+				// Complete every flow.
+				p.send(&wire.Puback{PacketID: firstIDs[0]}, &wire.Pubrec{PacketID: firstIDs[1]},
+					&wire.Pubcomp{PacketID: firstIDs[2]})
+				if rel := p.expect(wire.PUBREL).(*wire.Pubrel); rel.PacketID != firstIDs[1] {
+					t.Errorf("PUBREL id %d, want %d", rel.PacketID, firstIDs[1])
+				}
+				p.send(&wire.Pubcomp{PacketID: firstIDs[1]})
+				synctest.Wait()
+				if entries, _ := store.Load(persist.Outgoing); len(entries) != 0 {
+					t.Errorf("%d messages left in the store after every acknowledgement", len(entries))
+				}
 			})
 		})
+	}
+}
+
+// failingDeletes is a Store whose Delete fails: the client cannot record
+// that a message was acknowledged.
+type failingDeletes struct{ persist.Store }
+
+func (failingDeletes) Delete(persist.Direction, uint16) error {
+	return errors.New("disk full")
+}
+
+// v311:MQTT-4.8.0-2: an error while processing a packet from the server
+// (here the Store refusing to record a PUBACK) closes the connection. The
+// message stays in flight: the client cannot tell whether it was
+// delivered, and says so.
+func TestStoreErrorClosesConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V311, &wire.Connack{}, &mqtt.DialOptions{Store: failingDeletes{persist.NewMemory()}})
+		published := async(func() error {
+			return c.Publish(context.Background(), mqtt.Message{Topic: "t", QoS: mqtt.QoS1})
+		})
+		id := p.expect(wire.PUBLISH).(*wire.Publish).PacketID
+		p.send(&wire.Puback{PacketID: id})
+		if pkt, err := p.r.ReadPacket(p.v); err == nil {
+			t.Fatalf("the client sent %v; want the connection closed", pkt.Type())
+		}
+		err := <-published
+		if !errors.Is(err, mqtt.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("publish: %v, want ErrOutcomeUnknown naming the Store's error", err)
+		}
+	})
+}
+
+// A message the server answers by closing the connection, every time it is
+// sent, must not block the session for good: after 5 losses in a row right
+// after sending it, with nothing sent after it acknowledged, the client
+// gives it up.
+
+// closesOn has srv close the connection whenever a client sends a PUBLISH
+// that match accepts.
+func closesOn(srv *mqtttest.Server, match func(*wire.Publish) bool) {
+	srv.Inject(func(r mqtttest.Record) bool {
+		p, ok := r.Packet.(*wire.Publish)
+		return ok && r.Dir == mqtttest.FromClient && match(p)
+	}, mqtttest.CloseConn)
+}
+
+func connectCount(srv *mqtttest.Server) int {
+	n := 0
+	for _, r := range srv.Packets() {
+		if r.Packet.Type() == wire.CONNECT {
+			n++
+		}
+	}
+	return n
+}
+
+// The Publish that waits fails with ErrOutcomeUnknown and why; the message
+// leaves the Store; the rest of the session goes on.
+func TestPoisonMessageGivenUp(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer()
+	t.Cleanup(srv.Close)
+	closesOn(srv, func(p *wire.Publish) bool { return p.Topic == "poison" })
+	store := persist.NewMemory()
+	c := dialT(t, srv.URL, &mqtt.DialOptions{Store: store, ReconnectDelay: time.Millisecond, MaxReconnectDelay: time.Millisecond})
+	ctx := testCtx(t)
+	err := c.Publish(ctx, mqtt.Message{Topic: "poison", QoS: mqtt.QoS1})
+	if !errors.Is(err, mqtt.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "closed the connection each of the 5 times") {
+		t.Fatalf("Publish of the poison: %v, want ErrOutcomeUnknown saying the server closed the connection each time", err)
+	}
+	if entries, _ := store.Load(persist.Outgoing); len(entries) != 0 {
+		t.Errorf("the Store holds %d messages after the poison was given up", len(entries))
+	}
+	if err := c.Publish(ctx, mqtt.Message{Topic: "fine", QoS: mqtt.QoS1}); err != nil {
+		t.Fatalf("a message after the poison: %v", err)
+	}
+	if n := connectCount(srv); n != 6 {
+		t.Errorf("%d connections, want 6: one for each of the 5 sends of the poison, one to go on", n)
+	}
+}
+
+// When no Publish waits any more, OnUndeliverable gets the message.
+func TestPoisonMessageHook(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer()
+	t.Cleanup(srv.Close)
+	closesOn(srv, func(p *wire.Publish) bool { return p.Topic == "poison" })
+	type given struct {
+		m   mqtt.Message
+		err error
+	}
+	gaveUp := make(chan given, 1)
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ReconnectDelay: 20 * time.Millisecond, MaxReconnectDelay: 20 * time.Millisecond,
+		OnUndeliverable: func(m mqtt.Message, err error) { gaveUp <- given{m, err} }})
+	short, cancel := context.WithTimeout(testCtx(t), 10*time.Millisecond)
+	defer cancel()
+	if err := c.Publish(short, mqtt.Message{Topic: "poison", Payload: []byte("p"), QoS: mqtt.QoS1}); !errors.Is(err, mqtt.ErrOutcomeUnknown) {
+		t.Fatalf("Publish with a short ctx: %v, want ErrOutcomeUnknown", err)
+	}
+	select {
+	case g := <-gaveUp:
+		if g.m.Topic != "poison" || string(g.m.Payload) != "p" || g.m.QoS != mqtt.QoS1 || !errors.Is(g.err, mqtt.ErrOutcomeUnknown) {
+			t.Errorf("OnUndeliverable(%+v, %v), want the poison message", g.m, g.err)
+		}
+	case <-testCtx(t).Done():
+		t.Fatal("OnUndeliverable was not called")
+	}
+}
+
+// A QoS 2 message that a 3.1.1 server closes the connection for (NATS
+// before 2.10 does that to every QoS 2 PUBLISH) says the server may not
+// support QoS 2.
+func TestPoisonQoS2Over311(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer()
+	t.Cleanup(srv.Close)
+	closesOn(srv, func(p *wire.Publish) bool { return p.QoS == 2 })
+	c := dialT(t, srv.URL, &mqtt.DialOptions{Version: mqtt.V311, ReconnectDelay: time.Millisecond, MaxReconnectDelay: time.Millisecond})
+	err := c.Publish(testCtx(t), mqtt.Message{Topic: "t", QoS: mqtt.QoS2})
+	if !errors.Is(err, mqtt.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "does not support QoS 2") {
+		t.Fatalf("Publish at QoS 2: %v, want a hint that the server may not support QoS 2", err)
+	}
+}
+
+// Losses that are not the message's fault (the server acknowledged a
+// message sent after it each time) never give it up.
+func TestNoPoisonWhenServerWentPast(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer()
+	t.Cleanup(srv.Close)
+	var slowID uint16 // only the fault's match touches it, one packet at a time
+	hold := srv.Inject(func(r mqtttest.Record) bool {
+		switch p := r.Packet.(type) {
+		case *wire.Publish:
+			if r.Dir == mqtttest.FromClient && p.Topic == "slow" {
+				slowID = p.PacketID
+			}
+		case *wire.Puback:
+			return r.Dir == mqtttest.ToClient && slowID != 0 && p.PacketID == slowID
+		}
+		return false
+	}, mqtttest.Drop)
+	connected := make(chan struct{}, 10)
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "past", KeepSession: true, ReconnectDelay: time.Millisecond,
+		OnConnect: func(bool) { connected <- struct{}{} }})
+	<-connected
+	ctx := testCtx(t)
+	slow := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "slow", QoS: mqtt.QoS1}) })
+	if _, err := srv.WaitPacket(ctx, func(r mqtttest.Record) bool {
+		p, ok := r.Packet.(*wire.Publish)
+		return ok && p.Topic == "slow"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if err := c.Publish(ctx, mqtt.Message{Topic: "later", QoS: mqtt.QoS1}); err != nil {
+			t.Fatal(err)
+		}
+		srv.CloseClientConnections()
+		<-connected
+	}
+	hold.Release()
+	srv.CloseClientConnections() // the next connection sends it again
+	if err := <-slow; err != nil {
+		t.Fatalf("the message whose PUBACK was lost 4 times: %v, want it delivered", err)
 	}
 }

@@ -1,5 +1,7 @@
 package mqtt_test
 
+// Suite: benchmarks of the Stores under Publish.
+
 import (
 	"context"
 	"strconv"

@@ -2,6 +2,8 @@
 
 package mqtt
 
+// Suite: TCP keep-alive on Linux.
+
 import (
 	"context"
 	"syscall"

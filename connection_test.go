@@ -1,0 +1,555 @@
+package mqtt_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/mqtttest"
+	"github.com/culex-mqtt/mqtt/persist"
+	"github.com/culex-mqtt/mqtt/wire"
+)
+
+// MQTT-3.1.2-20, MQTT-3.1.2-21, MQTT-3.2.2-21: PINGREQ after the keep alive
+// (the server's value wins), and a silent server ends the connection.
+func TestKeepAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ka := uint16(4)
+		start := time.Now()
+		c, p := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{ServerKeepAlive: &ka}},
+			&mqtt.DialOptions{KeepAlive: 60 * time.Second})
+		p.expect(wire.PINGREQ)
+		// Three quarters of the keep alive, so that a silent server is
+		// found out within 1.25 keep alive.
+		if d := time.Since(start); d != 3*time.Second {
+			t.Errorf("PINGREQ after %v, want after 3/4 of the server keep alive of 4s", d)
+		}
+		p.send(&wire.Pingresp{})
+		p.expect(wire.PINGREQ)
+		// No PINGRESP this time: the client gives up within 1.5 x keep alive.
+		start = time.Now()
+		go func() {
+			for { // drain whatever else the client writes
+				if _, err := p.r.ReadPacket(p.v); err != nil {
+					return
+				}
+			}
+		}()
+		<-c.Done()
+		if d := time.Since(start); d != 2*time.Second {
+			t.Errorf("dead connection noticed %v after PINGREQ, want half the keep alive", d)
+		}
+		if !errors.Is(c.Err(), mqtt.ErrClosed) {
+			t.Errorf("Err() = %v, want one wrapping ErrClosed", c.Err())
+		}
+	})
+}
+
+// MQTT-3.4.2-2, MQTT-3.4.2-3, MQTT-3.5.2-2, MQTT-3.5.2-3, MQTT-3.6.2-2,
+// MQTT-3.6.2-3, MQTT-3.7.2-2, MQTT-3.7.2-3, MQTT-3.14.2-3, MQTT-3.14.2-4: an
+// acknowledgement or DISCONNECT carries a Reason String or User Property
+// only when it still fits the server's Maximum Packet Size. The client adds
+// neither, so its PUBACK, PUBREC, PUBREL, PUBCOMP and DISCONNECT fit even a
+// tiny limit.
+func TestAcknowledgementsFitTheServersLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const limit = 16
+		c, p := dialPeer(t, wire.V5, &wire.Connack{Properties: &wire.Properties{MaximumPacketSize: limit}}, nil)
+		check := func(pkt wire.Packet) {
+			t.Helper()
+			var props *wire.Properties
+			switch q := pkt.(type) {
+			case *wire.Puback:
+				props = q.Properties
+			case *wire.Pubrec:
+				props = q.Properties
+			case *wire.Pubrel:
+				props = q.Properties
+			case *wire.Pubcomp:
+				props = q.Properties
+			case *wire.Disconnect:
+				props = q.Properties
+			}
+			if props != nil && (props.ReasonString != "" || len(props.UserProperties) > 0) {
+				t.Errorf("%v with a reason string or user properties: %+v", pkt.Type(), props)
+			}
+			if b, err := pkt.Append(nil, wire.V5); err != nil || len(b) > limit {
+				t.Errorf("%v of %d bytes (%v), over the server's limit of %d", pkt.Type(), len(b), err, limit)
+			}
+		}
+		ctx := context.Background()
+		s, _ := p.subscribe(c, mqtt.Filter{Topic: "t", QoS: mqtt.QoS2})
+
+		p.send(&wire.Publish{Topic: "t", QoS: 1, PacketID: 1, Payload: []byte("a")})
+		if _, err := s.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(p.expect(wire.PUBACK))
+		p.send(&wire.Publish{Topic: "t", QoS: 2, PacketID: 2, Payload: []byte("b")})
+		if _, err := s.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(p.expect(wire.PUBREC))
+		p.send(&wire.Pubrel{PacketID: 2})
+		check(p.expect(wire.PUBCOMP))
+
+		published := async(func() error { return c.Publish(ctx, mqtt.Message{Topic: "t", QoS: mqtt.QoS2, Payload: []byte("c")}) })
+		id := p.expect(wire.PUBLISH).(*wire.Publish).PacketID
+		p.send(&wire.Pubrec{PacketID: id})
+		check(p.expect(wire.PUBREL))
+		p.send(&wire.Pubcomp{PacketID: id})
+		if err := <-published; err != nil {
+			t.Fatal(err)
+		}
+
+		disconnected := async(func() error { return c.Disconnect(ctx) })
+		check(p.expect(wire.DISCONNECT))
+		if err := <-disconnected; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// The client's own Receive Maximum bounds the QoS 1 and 2 messages a server
+// may have sent and not yet seen acknowledged: a server that ignores it
+// cannot make the client buffer without bound.
+
+// MQTT-3.3.4-9: a v5 server that sends more unacknowledged QoS 1 or 2
+// messages than the client's Receive Maximum is disconnected with 0x93.
+// Acknowledged ones make room again: the limit is on what is in flight,
+// not on what arrived.
+func TestReceiveMaximumEnforcedV5(t *testing.T) {
+	for _, qos := range []byte{1, 2} {
+		t.Run(mqtt.QoS(qos).String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const max = 10
+				c, p := dialPeer(t, wire.V5, &wire.Connack{}, &mqtt.DialOptions{ReceiveMaximum: max})
+				ctx := context.Background()
+				s, _ := p.subscribe(c, mqtt.Filter{Topic: "t", QoS: mqtt.QoS(qos)})
+				// Two taken and acknowledged (and, at QoS 2, released):
+				// their identifiers no longer count.
+				for id := uint16(1); id <= 2; id++ {
+					p.send(&wire.Publish{Topic: "t", QoS: qos, PacketID: id})
+					if _, err := s.Next(ctx); err != nil {
+						t.Fatal(err)
+					}
+					if qos == 1 {
+						p.expect(wire.PUBACK)
+					} else {
+						p.expect(wire.PUBREC)
+						p.send(&wire.Pubrel{PacketID: id})
+						p.expect(wire.PUBCOMP)
+					}
+				}
+				for id := uint16(3); id < 3+max; id++ {
+					p.send(&wire.Publish{Topic: "t", QoS: qos, PacketID: id})
+				}
+				synctest.Wait()
+				if err := c.Err(); err != nil {
+					t.Fatalf("the client ended at %d messages in flight, its Receive Maximum: %v", max, err)
+				}
+				p.send(&wire.Publish{Topic: "t", QoS: qos, PacketID: 100})
+				p.expectDisconnect(wire.ReceiveMaximumExceeded)
+				<-c.Done()
+			})
+		})
+	}
+}
+
+// A 3.1.1 server has no Receive Maximum to respect, and the client no
+// DISCONNECT to say so: with ReceiveMaximum messages unacknowledged the
+// client stops reading, so that TCP holds the server back, and reads again
+// as the application takes them. (Here the pipe shows it: the server's
+// write of the next message does not complete.)
+func TestReceiveMaximumBackpressureV311(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const max = 10
+		c, p := dialPeer(t, wire.V311, &wire.Connack{}, &mqtt.DialOptions{ReceiveMaximum: max, KeepAlive: 10 * time.Second})
+		ctx := context.Background()
+		s, _ := p.subscribe(c, mqtt.Filter{Topic: "t", QoS: mqtt.QoS1})
+		for id := uint16(1); id <= max; id++ {
+			p.send(&wire.Publish{Topic: "t", QoS: 1, PacketID: id})
+		}
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			p.send(&wire.Publish{Topic: "t", QoS: 1, PacketID: 11})
+		}()
+		synctest.Wait()
+		select {
+		case <-sent:
+			t.Fatalf("the client read an 11th unacknowledged message with a Receive Maximum of %d", max)
+		default:
+		}
+		// Stopped reading on purpose is not a dead server: a minute of
+		// keep alive passes without the client giving up.
+		time.Sleep(time.Minute)
+		if err := c.Err(); err != nil {
+			t.Fatalf("the client ended while it held back the server: %v", err)
+		}
+		if _, err := s.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Read in order: the pings sent meanwhile, then the PUBACK.
+		for {
+			pkt := p.read()
+			if pkt.Type() == wire.PINGREQ {
+				continue
+			}
+			if ack, ok := pkt.(*wire.Puback); !ok || ack.PacketID != 1 {
+				t.Fatalf("got %v, want PUBACK 1", pkt)
+			}
+			break
+		}
+		<-sent // room for one more: read
+		for id := 2; id <= max+1; id++ {
+			m, err := s.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = m
+		}
+		if c.Err() != nil {
+			t.Fatal(c.Err())
+		}
+	})
+}
+
+// A v5 server that resends its backlog at once when a session resumes, DUP
+// set, beyond the client's Receive Maximum (mosquitto 2.0 after a restart
+// does), is held back like a 3.x server rather than disconnected, which
+// would only have it resend the same backlog again for ever.
+func TestReceiveMaximumResentBacklogV5(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const max = 10
+		c, p := dialPeer(t, wire.V5, &wire.Connack{SessionPresent: true},
+			&mqtt.DialOptions{ReceiveMaximum: max, KeepSession: true, ClientID: "resumed"})
+		ctx := context.Background()
+		s, _ := p.subscribe(c, mqtt.Filter{Topic: "t", QoS: mqtt.QoS1})
+		for id := uint16(1); id <= max+1; id++ {
+			p.send(&wire.Publish{Topic: "t", QoS: 1, PacketID: id, Dup: true})
+		}
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			p.send(&wire.Publish{Topic: "t", QoS: 1, PacketID: max + 2, Dup: true})
+		}()
+		synctest.Wait()
+		select {
+		case <-sent:
+			t.Fatalf("the client read %d unacknowledged messages with a Receive Maximum of %d", max+2, max)
+		default:
+		}
+		if err := c.Err(); err != nil {
+			t.Fatalf("the client ended: %v", err)
+		}
+		for id := uint16(1); id <= max+2; id++ {
+			if _, err := s.Next(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if ack := p.expect(wire.PUBACK).(*wire.Puback); ack.PacketID != id {
+				t.Fatalf("PUBACK %d, want %d", ack.PacketID, id)
+			}
+		}
+		<-sent
+	})
+}
+
+// Messages of a resumed session that no Subscription takes yet do not hold
+// a 3.1.1 server back: at the Receive Maximum they are acknowledged (they
+// stay held for the Subscribe to come), so that the reader goes on and the
+// Subscribe the application makes now gets its SUBACK.
+func TestReceiveMaximumHeldMessagesV311(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const max = 10
+		c, p := dialPeer(t, wire.V311, &wire.Connack{SessionPresent: true},
+			&mqtt.DialOptions{ReceiveMaximum: max, KeepSession: true, ClientID: "resumed"})
+		ctx := context.Background()
+		for id := uint16(1); id <= max+5; id++ {
+			p.send(&wire.Publish{Topic: "t", QoS: 1, PacketID: id, Dup: true})
+		}
+		type subscribed struct {
+			s   *mqtt.Subscription
+			err error
+		}
+		res := make(chan subscribed, 1)
+		go func() {
+			s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "t", QoS: mqtt.QoS1})
+			res <- subscribed{s, err}
+		}()
+		acked := 0
+		for {
+			pkt := p.read()
+			if _, ok := pkt.(*wire.Puback); ok {
+				acked++
+				continue
+			}
+			sub, ok := pkt.(*wire.Subscribe)
+			if !ok {
+				t.Fatalf("got %v, want PUBACK or SUBSCRIBE", pkt.Type())
+			}
+			p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{1}})
+			break
+		}
+		r := <-res
+		if r.err != nil {
+			t.Fatalf("Subscribe with the held messages at the Receive Maximum: %v", r.err)
+		}
+		for range max + 5 {
+			if _, err := r.s.Next(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = acked
+	})
+}
+
+// The same when the messages arrive between SUBSCRIBE and its SUBACK: the
+// Subscription has them, but nobody can take them before Subscribe returns.
+func TestReceiveMaximumBeforeSubackV311(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const max = 10
+		c, p := dialPeer(t, wire.V311, &wire.Connack{SessionPresent: true},
+			&mqtt.DialOptions{ReceiveMaximum: max, KeepSession: true, ClientID: "resumed"})
+		ctx := context.Background()
+		type subscribed struct {
+			s   *mqtt.Subscription
+			err error
+		}
+		res := make(chan subscribed, 1)
+		go func() {
+			s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "t", QoS: mqtt.QoS1})
+			res <- subscribed{s, err}
+		}()
+		sub := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+		for id := uint16(1); id <= max+5; id++ {
+			p.send(&wire.Publish{Topic: "t", QoS: 1, PacketID: id, Dup: true})
+		}
+		p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{1}})
+		go func() { // the acknowledgements
+			for {
+				if _, err := p.r.ReadPacket(p.v); err != nil {
+					return
+				}
+			}
+		}()
+		r := <-res
+		if r.err != nil {
+			t.Fatalf("Subscribe with the Receive Maximum reached before its SUBACK: %v", r.err)
+		}
+		for range max + 5 {
+			if _, err := r.s.Next(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// MQTT-3.3.4-9, MQTT-4.3.2-4: the client makes room for another message
+// before its PUBACK goes out. A server that keeps to the client's Receive
+// Maximum may send the next message as soon as it has the PUBACK, and the
+// reader must not count that one beyond the maximum: the client counted it
+// now and then, and disconnected a server that did nothing wrong with
+// 0x93. Over TCP, with a maximum of 1, each PUBACK releases the next
+// message at once.
+func TestReceiveMaximumRoomBeforePuback(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancelCause(testCtx(t))
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ReceiveMaximum: 1, OnConnectionLost: cancel})
+	s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "t", QoS: mqtt.QoS1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	go func() {
+		for range n {
+			if srv.Publish(&wire.Publish{Topic: "t", QoS: 1, Payload: []byte("x")}) != nil {
+				return
+			}
+		}
+	}()
+	for i := range n {
+		if _, err := s.Next(ctx); err != nil {
+			t.Fatalf("message %d: %v (%v)", i, err, context.Cause(ctx))
+		}
+	}
+}
+
+// The client's answers to a server that breaks the protocol: which
+// DISCONNECT it sends (v5), and that it never takes an acknowledgement that
+// cannot be right for success.
+
+// expectDisconnect reads what the client sends until it closes the
+// connection, and checks that it closed at once (not after its keep alive
+// gave up on the peer, which the bubble's clock would show) and that the
+// last packet was a DISCONNECT with code (v5), or that it closed without
+// one (3.x).
+func (p *peer) expectDisconnect(code wire.ReasonCode) {
+	p.t.Helper()
+	start := time.Now()
+	var last wire.Packet
+	for {
+		pkt, err := p.r.ReadPacket(p.v)
+		if err != nil {
+			break
+		}
+		last = pkt
+	}
+	if d := time.Since(start); d > time.Second {
+		p.t.Fatalf("the client closed the connection only after %v (last packet %v)", d, last)
+	}
+	if p.v != wire.V5 {
+		if last != nil && last.Type() == wire.DISCONNECT {
+			p.t.Fatalf("a %v client sent DISCONNECT; only servers say why in 3.x", p.v)
+		}
+		return
+	}
+	d, ok := last.(*wire.Disconnect)
+	if !ok {
+		p.t.Fatalf("the client's last packet was %v, want DISCONNECT %v", last, code)
+	}
+	if d.ReasonCode != code {
+		p.t.Fatalf("DISCONNECT %v, want %v", d.ReasonCode, code)
+	}
+}
+
+// A fixed header that breaks the rules is a malformed packet: DISCONNECT
+// 0x81, then the connection is closed (4.13.1; MQTT-4.13.1-1 is its
+// server half).
+func TestMalformedHeaderDisconnects(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+	}{
+		{"reserved flags", []byte{0x41, 0x02, 0x00, 0x01}},            // PUBACK with flags 0001 (MQTT-2.1.3-1)
+		{"QoS 3", []byte{0x36, 0x05, 0x00, 0x01, 't', 0x00, 0x01}},    // MQTT-3.3.1-4
+		{"type 0", []byte{0x00, 0x00}},                                // reserved packet type
+		{"5-byte length", []byte{0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01}}, // the remaining length has at most 4 bytes
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+				p.conn.Write(tc.raw)
+				p.expectDisconnect(wire.MalformedPacket)
+				<-c.Done()
+				if !errors.Is(c.Err(), wire.ErrMalformed) {
+					t.Errorf("Err = %v, want it to match wire.ErrMalformed", c.Err())
+				}
+			})
+		})
+	}
+}
+
+// A packet larger than the Maximum Packet Size the client announced:
+// DISCONNECT 0x95 (MQTT-3.1.2-24 binds the server; the client refuses what
+// it said it would not take).
+func TestPacketOverClientMaximumDisconnects(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, &mqtt.DialOptions{MaximumPacketSize: 100})
+		p.send(&wire.Publish{Topic: "t", Payload: make([]byte, 200)})
+		p.expectDisconnect(wire.PacketTooLarge)
+		<-c.Done()
+	})
+}
+
+// A SUBACK must answer each filter of the SUBSCRIBE, in order
+// (MQTT-3.8.4-6, MQTT-3.9.3-1), and never grant more than was asked
+// (MQTT-3.8.4-7 binds the server). A SUBACK that does not is a protocol
+// error: the connection is closed (v311:MQTT-4.8.0-1 for 3.1.1, where the
+// client closes without a word), and Subscribe does not report a grant that
+// never happened.
+func TestBadSubackIsProtocolError(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		codes []wire.ReasonCode
+	}{
+		{"too few codes", []wire.ReasonCode{1}},
+		{"too many codes", []wire.ReasonCode{1, 1, 1}},
+		{"QoS above the asked", []wire.ReasonCode{2, 1}},
+	} {
+		for _, v := range []wire.Version{wire.V311, wire.V5} {
+			t.Run(tc.name+"/"+v.String(), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					c, p := dialPeer(t, v, &wire.Connack{}, nil)
+					subscribed := async(func() error {
+						_, err := c.Subscribe(context.Background(),
+							mqtt.Filter{Topic: "a", QoS: mqtt.QoS1}, mqtt.Filter{Topic: "b", QoS: mqtt.QoS1})
+						return err
+					})
+					sub := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+					p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: tc.codes})
+					p.expectDisconnect(wire.ProtocolError)
+					if err := <-subscribed; err == nil {
+						t.Fatal("Subscribe succeeded on a SUBACK that does not answer its filters")
+					}
+				})
+			})
+		}
+	}
+}
+
+// An UNSUBACK must carry a reason code for each topic filter of the
+// UNSUBSCRIBE (v5, MQTT-3.11.3-1).
+func TestBadUnsubackIsProtocolError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		unsubscribed := async(func() error { return c.Unsubscribe(context.Background(), "a", "b") })
+		unsub := p.expect(wire.UNSUBSCRIBE).(*wire.Unsubscribe)
+		p.send(&wire.Unsuback{PacketID: unsub.PacketID, ReasonCodes: []wire.ReasonCode{0}})
+		p.expectDisconnect(wire.ProtocolError)
+		if err := <-unsubscribed; err == nil {
+			t.Fatal("Unsubscribe succeeded on an UNSUBACK with one code for two filters")
+		}
+	})
+}
+
+// An acknowledgement of the wrong QoS flow is a protocol error, never a
+// success: a PUBACK for a QoS 2 PUBLISH (which stays unacknowledged until
+// its PUBREC: MQTT-4.3.3-3) or a PUBREC for a QoS 1 one. The connection is
+// closed; the Publish fails with ErrOutcomeUnknown (the server may have the
+// message, not exactly once) and the message leaves the Store: sent again,
+// it would be answered the same way, for ever (RabbitMQ before 3.13 answers
+// every QoS 2 PUBLISH with PUBACK).
+func TestWrongFlowAckIsProtocolError(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		qos  mqtt.QoS
+		ack  func(id uint16) wire.Packet
+	}{
+		{"PUBACK for QoS 2", mqtt.QoS2, func(id uint16) wire.Packet { return &wire.Puback{PacketID: id} }},
+		{"PUBREC for QoS 1", mqtt.QoS1, func(id uint16) wire.Packet { return &wire.Pubrec{PacketID: id} }},
+		{"PUBACK 0x80 for QoS 2", mqtt.QoS2, func(id uint16) wire.Packet {
+			return &wire.Puback{PacketID: id, ReasonCode: wire.UnspecifiedError}
+		}},
+	} {
+		for _, v := range []wire.Version{wire.V311, wire.V5} {
+			if v != wire.V5 && tc.name == "PUBACK 0x80 for QoS 2" {
+				continue
+			}
+			t.Run(tc.name+"/"+v.String(), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					store := persist.NewMemory()
+					c, p := dialPeer(t, v, &wire.Connack{}, &mqtt.DialOptions{Store: store})
+					published := async(func() error {
+						return c.Publish(context.Background(), mqtt.Message{Topic: "t", QoS: tc.qos})
+					})
+					id := p.expect(wire.PUBLISH).(*wire.Publish).PacketID
+					p.send(tc.ack(id))
+					p.expectDisconnect(wire.ProtocolError)
+					if err := <-published; !errors.Is(err, mqtt.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "protocol error") {
+						t.Fatalf("Publish at %v after a %s: %v, want ErrOutcomeUnknown naming the protocol error", tc.qos, tc.name, err)
+					}
+					if entries, _ := store.Load(persist.Outgoing); len(entries) != 0 {
+						t.Fatalf("the Store holds %d messages, want none: sent again it would be answered the same way", len(entries))
+					}
+				})
+			})
+		}
+	}
+}
