@@ -789,3 +789,25 @@ func serveAcks(conn net.Conn) {
 		}
 	}
 }
+
+// servers returns a plain and a TLS fake broker, each with the options a
+// client needs to reach it.
+func servers(t *testing.T) map[string]func() (*mqtttest.Server, *mqtt.DialOptions) {
+	return map[string]func() (*mqtttest.Server, *mqtt.DialOptions){
+		"tcp": func() (*mqtttest.Server, *mqtt.DialOptions) {
+			srv := mqtttest.NewServer()
+			t.Cleanup(srv.Close)
+			return srv, &mqtt.DialOptions{}
+		},
+		"tls": func() (*mqtttest.Server, *mqtt.DialOptions) {
+			srv := mqtttest.NewTLSServer()
+			t.Cleanup(srv.Close)
+			return srv, &mqtt.DialOptions{TLSConfig: srv.ClientTLSConfig()}
+		},
+	}
+}
+
+// fromClient matches the packets of type typ that the client sent.
+func fromClient(typ wire.Type) func(mqtttest.Record) bool {
+	return func(r mqtttest.Record) bool { return r.Dir == mqtttest.FromClient && r.Packet.Type() == typ }
+}

@@ -1,5 +1,8 @@
 package mqtt
 
+// Memory after a burst, across the Subscription (subscribe.go) and the
+// writer (writer.go).
+
 import (
 	"context"
 	"testing"

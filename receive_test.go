@@ -2,11 +2,13 @@ package mqtt_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/culex-mqtt/mqtt"
+	"github.com/culex-mqtt/mqtt/mqtttest"
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
@@ -248,5 +250,77 @@ func TestPubrelUnknownID(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// MQTT-4.6.0-2: PUBACKs leave in the order the messages arrived, even when
+// several goroutines take the messages with Next at once.
+func TestConcurrentNextAcknowledgesInOrder(t *testing.T) {
+	t.Parallel()
+	srv := mqtttest.NewServer()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := dialT(t, srv.URL, &mqtt.DialOptions{ClientID: "readers"})
+	s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "in", QoS: mqtt.QoS1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, readers = 2000, 4
+	go func() {
+		for range n {
+			if err := srv.Publish(&wire.Publish{Topic: "in", QoS: 1, Payload: []byte("x")}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var got sync.Mutex
+	taken := 0
+	for range readers {
+		wg.Go(func() {
+			for {
+				got.Lock()
+				if taken == n {
+					got.Unlock()
+					return
+				}
+				taken++
+				got.Unlock()
+				if _, err := s.Next(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	acks := 0
+	if _, err := srv.WaitPacket(ctx, func(r mqtttest.Record) bool {
+		if r.Dir == mqtttest.FromClient && r.Packet.Type() == wire.PUBACK {
+			acks++
+		}
+		return acks == n
+	}); err != nil {
+		t.Fatalf("waiting for %d PUBACKs: %v", n, err)
+	}
+	var sent, acked []uint16
+	for _, r := range srv.Packets() {
+		switch p := r.Packet.(type) {
+		case *wire.Publish:
+			if r.Dir == mqtttest.ToClient {
+				sent = append(sent, p.PacketID)
+			}
+		case *wire.Puback:
+			if r.Dir == mqtttest.FromClient {
+				acked = append(acked, p.PacketID)
+			}
+		}
+	}
+	for i := range min(len(sent), len(acked)) {
+		if sent[i] != acked[i] {
+			t.Fatalf("PUBACK %d is for %d, but message %d was %d", i, acked[i], i, sent[i])
+		}
 	}
 }
