@@ -59,8 +59,8 @@ func printReport(w io.Writer, r *Report) {
 	fmt.Fprintln(w)
 
 	if b := r.Burst; b != nil {
-		fmt.Fprintf(w, "burst      %d × %d B to each client from %d publishers: %d of %d messages in %.1f s, %.0f msgs/s; %d of %d clients got all theirs\n",
-			b.PerClient, b.Size, b.Publishers, b.Received, b.Messages, b.Seconds, b.PerSecond, b.Complete, r.Clients)
+		fmt.Fprintf(w, "burst      %d × %d B to each client, %d at a time, from %d publishers: %d of %d messages in %.1f s, %.0f msgs/s; %d of %d clients got all theirs\n",
+			b.PerClient, b.Size, b.Chunk, b.Publishers, b.Received, b.Messages, b.Seconds, b.PerSecond, b.Complete, r.Clients)
 		fmt.Fprintf(w, "           RSS %.0fs after, over idle with readers: %.2f× as it is, %.2f× after GC (target ≤ 1.5×)\n",
 			b.IdleSeconds, b.RatioAfterIdle, b.RatioAfterIdleGC)
 	}
@@ -68,16 +68,18 @@ func printReport(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "fan-out    one message to %d subscribers: %d received it, the last after %.1f ms (p50 %.1f ms)\n",
 			r.Clients, f.Received, f.Maxms, f.P50ms)
 	}
-	c := r.Close
-	fmt.Fprintf(w, "close      %d clients disconnected in %.2f s (%d errors); goroutines %d before dialing, %d after closing: ",
-		r.Clients, c.Seconds, c.Errors, c.GoroutinesBefore, c.GoroutinesAfter)
-	if c.Leaked > 0 {
-		fmt.Fprintf(w, "%d LEAKED\n", c.Leaked)
-	} else {
-		fmt.Fprintln(w, "none leaked")
+	if c := r.Close; c.Seconds > 0 {
+		fmt.Fprintf(w, "close      %d clients disconnected in %.2f s (%d errors); goroutines %d before dialing, %d after closing: ",
+			r.Clients, c.Seconds, c.Errors, c.GoroutinesBefore, c.GoroutinesAfter)
+		if c.Leaked > 0 {
+			fmt.Fprintf(w, "%d LEAKED\n", c.Leaked)
+		} else {
+			fmt.Fprintln(w, "none leaked")
+		}
 	}
-	if r.ConnectionsLost > 0 {
-		fmt.Fprintf(w, "connections lost during the run: %d\n", r.ConnectionsLost)
+	if r.ConnectionsLost > 0 || r.PublishersLost > 0 {
+		fmt.Fprintf(w, "LOST       %d connections of the clients and %d of the publishers; the first: %s\n",
+			r.ConnectionsLost, r.PublishersLost, r.FirstLoss)
 	}
 }
 

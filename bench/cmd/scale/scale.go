@@ -32,6 +32,7 @@ type config struct {
 	Readers    bool // a goroutine per client calls Next; false: nobody does, and the run ends after the idle measure
 	Burst      int  // messages per client in the burst
 	Size       int  // bytes of each burst message's payload
+	Chunk      int  // burst messages to one client back to back
 	Publishers int  // clients publishing the burst
 	Settle     time.Duration
 	Idle       time.Duration
@@ -74,7 +75,11 @@ type Report struct {
 
 	Close Close `json:"close"`
 
-	ConnectionsLost int64 `json:"connectionsLost"` // OnConnectionLost calls, all run long
+	// OnConnectionLost calls, all run long, of the measured clients and
+	// of the publishers, and the error of the first.
+	ConnectionsLost int64  `json:"connectionsLost"`
+	PublishersLost  int64  `json:"publishersLost"`
+	FirstLoss       string `json:"firstLoss,omitempty"`
 }
 
 // Phase is an operation done once per client, Parallel at a time.
@@ -90,6 +95,7 @@ type Phase struct {
 type Burst struct {
 	PerClient  int     `json:"perClient"` // messages each client should receive
 	Size       int     `json:"size"`
+	Chunk      int     `json:"chunk"`
 	Publishers int     `json:"publishers"`
 	Messages   int64   `json:"messages"` // all of them
 	Received   int64   `json:"received"`
@@ -151,7 +157,12 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 	n := cfg.Clients
 	r.Before = s.settled()
 
-	var lost atomic.Int64
+	var loss losses
+	defer func() {
+		// Here, so that a run that fails reports its losses too: a lost
+		// connection is the likeliest cause of lost messages.
+		r.ConnectionsLost, r.PublishersLost, r.FirstLoss = loss.report()
+	}()
 	clients := make([]*mqtt.Client, n)
 	defer func() { // on an early return; the normal end closes them itself
 		closeAll(clients, cfg.Parallel)
@@ -159,7 +170,7 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 
 	// Connect.
 	say("dialing %d clients, %d at once", n, cfg.Parallel)
-	onLost := func(error) { lost.Add(1) }
+	onLost := loss.recorder(false)
 	var err error
 	r.Connect, err = each(n, cfg.Parallel, func(i int) error {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -219,7 +230,7 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 		}
 
 		if cfg.Burst > 0 {
-			r.Burst, err = burst(ctx, cfg, rd, s, r.Before, r.IdleReaders, say)
+			r.Burst, err = burst(ctx, cfg, &loss, rd, s, r.Before, r.IdleReaders, say)
 			if err != nil {
 				return r, err
 			}
@@ -227,7 +238,7 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 				return r, err
 			}
 		}
-		r.FanOut, err = fanOut(ctx, cfg, rd, say)
+		r.FanOut, err = fanOut(ctx, cfg, &loss, rd, say)
 		if err != nil {
 			return r, err
 		}
@@ -247,7 +258,6 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 		return nil
 	})
 	r.Close.Errors = int(failed.Load())
-	r.ConnectionsLost = lost.Load()
 	// The readers' goroutines, and the in-process broker's in the test,
 	// end a moment after the clients.
 	deadline := time.Now().Add(10 * time.Second)
@@ -266,6 +276,36 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 	}
 	say("done")
 	return r, nil
+}
+
+// losses counts the connections lost (OnConnectionLost) during a run.
+type losses struct {
+	clients, publishers atomic.Int64
+	mu                  sync.Mutex
+	first               string
+}
+
+// recorder returns an OnConnectionLost function that counts for the
+// publishers or for the measured clients.
+func (l *losses) recorder(publisher bool) func(error) {
+	who, n := "a client", &l.clients
+	if publisher {
+		who, n = "a publisher", &l.publishers
+	}
+	return func(err error) {
+		n.Add(1)
+		l.mu.Lock()
+		if l.first == "" {
+			l.first = who + ": " + err.Error()
+		}
+		l.mu.Unlock()
+	}
+}
+
+func (l *losses) report() (clients, publishers int64, first string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.clients.Load(), l.publishers.Load(), l.first
 }
 
 // readers are the application's goroutines, one per client, each calling
@@ -313,20 +353,21 @@ func (rd *readers) start(ctx context.Context, i int, sub *mqtt.Subscription) {
 // topic, from cfg.Publishers clients of their own, and waits until all have
 // arrived, sampling memory meanwhile; then it idles cfg.Idle and measures
 // again.
-func burst(ctx context.Context, cfg config, rd *readers, s sampler, before, idle Mem, say func(string, ...any)) (*Burst, error) {
+func burst(ctx context.Context, cfg config, loss *losses, rd *readers, s sampler, before, idle Mem, say func(string, ...any)) (*Burst, error) {
 	n := cfg.Clients
 	b := &Burst{
 		PerClient:  cfg.Burst,
 		Size:       cfg.Size,
+		Chunk:      cfg.Chunk,
 		Publishers: cfg.Publishers,
 		Messages:   int64(n) * int64(cfg.Burst),
 	}
-	pubs, err := dialPublishers(ctx, cfg, cfg.Publishers)
+	pubs, err := dialPublishers(ctx, cfg, cfg.Publishers, loss.recorder(true))
 	defer closeAll(pubs, len(pubs))
 	if err != nil {
 		return b, err
 	}
-	say("burst: %d messages of %d B to each client from %d publishers", cfg.Burst, cfg.Size, cfg.Publishers)
+	say("burst: %d messages of %d B to each client, %d at a time, from %d publishers", cfg.Burst, cfg.Size, cfg.Chunk, cfg.Publishers)
 	payload := make([]byte, cfg.Size)
 	for i := range payload {
 		payload[i] = byte('a' + i%26)
@@ -339,12 +380,18 @@ func burst(ctx context.Context, cfg config, rd *readers, s sampler, before, idle
 		go func() {
 			// Round by round over this publisher's share of the topics, so
 			// that every client has its burst at the same time and the
-			// memory peak is that of all clients busy at once.
-			for range cfg.Burst {
+			// memory peak is that of all clients busy at once; cfg.Chunk
+			// messages to a topic back to back in each round, as a burst
+			// comes, so that a client has several to read at once.
+			for sent := 0; sent < cfg.Burst; sent += cfg.Chunk {
+				k := min(cfg.Chunk, cfg.Burst-sent)
 				for i := p; i < n; i += len(pubs) {
-					if err := pub.Publish(pctx, mqtt.Message{Topic: topicOf(i), Payload: payload}); err != nil {
-						pubErr <- fmt.Errorf("publishing the burst: %w", err)
-						return
+					m := mqtt.Message{Topic: topicOf(i), Payload: payload}
+					for range k {
+						if err := pub.Publish(pctx, m); err != nil {
+							pubErr <- fmt.Errorf("publishing the burst: %w", err)
+							return
+						}
 					}
 				}
 			}
@@ -414,8 +461,8 @@ func burst(ctx context.Context, cfg config, rd *readers, s sampler, before, idle
 
 // fanOut publishes one message to allTopic and waits until every client
 // has received it.
-func fanOut(ctx context.Context, cfg config, rd *readers, say func(string, ...any)) (*FanOut, error) {
-	pubs, err := dialPublishers(ctx, cfg, 1)
+func fanOut(ctx context.Context, cfg config, loss *losses, rd *readers, say func(string, ...any)) (*FanOut, error) {
+	pubs, err := dialPublishers(ctx, cfg, 1, loss.recorder(true))
 	defer closeAll(pubs, 1)
 	if err != nil {
 		return nil, err
@@ -459,11 +506,14 @@ func fanOut(ctx context.Context, cfg config, rd *readers, say func(string, ...an
 }
 
 // dialPublishers opens k clients to publish with.
-func dialPublishers(ctx context.Context, cfg config, k int) ([]*mqtt.Client, error) {
+func dialPublishers(ctx context.Context, cfg config, k int, onLost func(error)) ([]*mqtt.Client, error) {
 	pubs := make([]*mqtt.Client, k)
 	for p := range pubs {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		c, err := mqtt.Dial(dctx, cfg.URL, &mqtt.DialOptions{ClientID: fmt.Sprintf("scale-%d-pub-%d", os.Getpid(), p)})
+		c, err := mqtt.Dial(dctx, cfg.URL, &mqtt.DialOptions{
+			ClientID:         fmt.Sprintf("scale-%d-pub-%d", os.Getpid(), p),
+			OnConnectionLost: onLost,
+		})
 		cancel()
 		if err != nil {
 			return pubs[:p], fmt.Errorf("dialing a publisher: %w", err)
