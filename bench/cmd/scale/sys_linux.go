@@ -42,9 +42,9 @@ func raiseFileLimit(need uint64) (uint64, error) {
 		if err2 := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err2 != nil {
 			return lim.Cur, fmt.Errorf("setting the limit of open files to %d: %w", want.Cur, err2)
 		}
-		return want.Cur, fmt.Errorf("%d clients need about %d open files in this process and as many in the broker, "+
+		return want.Cur, fmt.Errorf("this run needs about %d open files in this process and as many in the broker, "+
 			"but the hard limit is %d and cannot be raised (%v): raise it (ulimit -Hn as root, "+
-			"/etc/security/limits.conf, LimitNOFILE= of a systemd unit) or use fewer clients", need-fileMargin, need, lim.Max, err)
+			"/etc/security/limits.conf, LimitNOFILE= of a systemd unit) or use fewer clients", need, lim.Max, err)
 	}
 	return want.Cur, nil
 }
