@@ -203,7 +203,9 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 	}
 	say("subscribed in %.1fs; idle for %v", r.Subscribe.Seconds, cfg.Settle)
 
-	sleep(ctx, cfg.Settle)
+	if err := sleep(ctx, cfg.Settle); err != nil {
+		return r, err
+	}
 	r.Idle = s.settled()
 	r.IdlePerClient = r.Idle.perClient(r.Before, n)
 	if err := writeProfiles(cfg.Profile, "idle"); err != nil {
@@ -222,7 +224,9 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 			rd.start(rctx, i, sub)
 		}
 		say("readers started; idle for %v", cfg.Settle)
-		sleep(ctx, cfg.Settle)
+		if err := sleep(ctx, cfg.Settle); err != nil {
+			return r, err
+		}
 		r.IdleReaders = s.settled()
 		r.IdleReadersPerClient = r.IdleReaders.perClient(r.Before, n)
 		if err := writeProfiles(cfg.Profile, "readers"); err != nil {
@@ -443,7 +447,9 @@ func burst(ctx context.Context, cfg config, loss *losses, rd *readers, s sampler
 	// the subscribers' (each may hold a writer buffer of up to 1 MiB).
 	closeAll(pubs, len(pubs))
 
-	sleep(ctx, cfg.Idle)
+	if err := sleep(ctx, cfg.Idle); err != nil {
+		return b, err
+	}
 	b.IdleSeconds = cfg.Idle.Seconds()
 	b.AfterIdle = s.now()
 	b.AfterIdleGC = s.settled()
