@@ -118,7 +118,9 @@
 // ErrNotConnected, the Store's error. ErrInvalid covers topics that break
 // the rules, QoS 3, ErrPacketTooLarge, retain or a QoS the server does not
 // offer, MQTT 5.0 properties on 3.x, and at Dial, a URL or options that
-// cannot work. Subscribe and Unsubscribe fail before sending the same way.
+// cannot work. Subscribe and Unsubscribe end the same four ways: a
+// SUBSCRIBE or UNSUBSCRIBE sent whose acknowledgement did not come before
+// ctx ended matches ErrOutcomeUnknown too.
 //
 // A server that refuses the connection gives a *ConnectError; one that
 // refuses a subscription gives a *ReasonError; one that sends DISCONNECT

@@ -47,7 +47,7 @@ var (
 
 	// ErrOutcomeUnknown is matched by the error of a Publish whose PUBLISH
 	// was sent but whose acknowledgement never came: its ctx ended first,
-	// or the client closed. The server may or may not have the message,
+	// or the client closed (and so for Subscribe and Unsubscribe). The server may or may not have the message,
 	// and sending it again may deliver it twice. The error says whether
 	// delivery goes on in the background (the client runs: the message
 	// stays in the Store until it is acknowledged). An error from Publish

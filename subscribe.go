@@ -96,9 +96,10 @@ func sizeOf(m *Message) int {
 // filter the server refuses makes the whole call fail with a *ReasonError
 // naming it; filters granted in the same call are unsubscribed again.
 //
-// When ctx ends after the SUBSCRIBE was sent, the server subscribes all the
-// same: the client unsubscribes again once the SUBACK arrives, and until
-// then drops the messages only that subscription matched (Client.Dropped).
+// When ctx ends after the SUBSCRIBE was sent, the error matches
+// ErrOutcomeUnknown: the server subscribes all the same, and the client
+// unsubscribes again once the SUBACK arrives, dropping until then the
+// messages only that subscription matched (Client.Dropped).
 func (c *Client) Subscribe(ctx context.Context, filters ...Filter) (*Subscription, error) {
 	return c.SubscribeWith(ctx, nil, filters...)
 }
@@ -316,7 +317,8 @@ func checkSize(cn *connection, pkt wire.Packet) error {
 
 // Unsubscribe removes the subscriptions to topics (exactly as they were
 // subscribed) and blocks until the server's UNSUBACK. Subscriptions whose
-// filters are all gone stop receiving.
+// filters are all gone stop receiving, whatever the outcome: also when ctx
+// ends after the UNSUBSCRIBE was sent (the error matches ErrOutcomeUnknown).
 func (c *Client) Unsubscribe(ctx context.Context, topics ...string) error {
 	return c.UnsubscribeWith(ctx, nil, topics...)
 }

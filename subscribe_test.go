@@ -163,6 +163,37 @@ func TestSubscriptionFiltersAndUnsubscribe(t *testing.T) {
 	})
 }
 
+// Unsubscribe ends like Publish: when its ctx ends after the UNSUBSCRIBE
+// was sent, the error matches ErrOutcomeUnknown and ctx's error, and the
+// filters deliver no more all the same.
+func TestUnsubscribeOutcomeUnknown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, p := dialPeer(t, wire.V5, &wire.Connack{}, nil)
+		res := make(chan *mqtt.Subscription, 1)
+		go func() {
+			s, err := c.Subscribe(context.Background(), mqtt.Filter{Topic: "u", QoS: mqtt.QoS1})
+			if err != nil {
+				t.Error(err)
+			}
+			res <- s
+		}()
+		sub := p.expect(wire.SUBSCRIBE).(*wire.Subscribe)
+		p.send(&wire.Suback{PacketID: sub.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS1}})
+		s := <-res
+
+		ctx, cancel := context.WithCancel(context.Background())
+		unsub := async(func() error { return c.Unsubscribe(ctx, "u") })
+		p.expect(wire.UNSUBSCRIBE)
+		cancel()
+		if err := <-unsub; !errors.Is(err, mqtt.ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Unsubscribe: %v, want ErrOutcomeUnknown and context.Canceled", err)
+		}
+		if _, err := s.Next(context.Background()); !errors.Is(err, mqtt.ErrClosed) {
+			t.Fatalf("Next after the Unsubscribe: %v, want ErrClosed", err)
+		}
+	})
+}
+
 // A Subscription holds up to 65,536 QoS 0 messages the application has not
 // taken; beyond that it drops them and counts them in Dropped, rather than
 // hold up the reading goroutine.
@@ -272,8 +303,8 @@ func TestAbandonedSubscribe(t *testing.T) {
 					t.Fatal("expected SUBSCRIBE")
 				}
 				cancel()
-				if err := <-res; !errors.Is(err, context.Canceled) {
-					t.Fatalf("Subscribe = %v, want context.Canceled", err)
+				if err := <-res; !errors.Is(err, context.Canceled) || !errors.Is(err, mqtt.ErrOutcomeUnknown) {
+					t.Fatalf("Subscribe = %v, want context.Canceled and ErrOutcomeUnknown", err)
 				}
 
 				p.send(&wire.Publish{QoS: 1, PacketID: 1, Topic: "a/1", Payload: []byte("nobody")},
