@@ -129,7 +129,6 @@ type Reader struct {
 	buf        []byte
 	start, end int // buf[start:end] is read but not yet consumed
 	size       int // the largest buffer for ordinary reads, and what it returns to after a large packet
-	lastRead   int // bytes the last read returned: a small one after a burst shrinks the buffer
 	err        error
 	// first is the buffer while the stream is quiet: part of the Reader,
 	// so that an idle connection costs no buffer of its own.
@@ -146,9 +145,11 @@ type Reader struct {
 // (DefaultReadBuffer when size is 0 or less).
 //
 // The buffer starts small (512 bytes, inside the Reader) and doubles, up to
-// size, whenever a read fills it, and goes back to 512 bytes when a small
-// read follows a burst: a quiet connection costs little memory and a busy
-// one reads in large chunks.
+// size, whenever a read fills it; once every byte read has been handed out,
+// the next read of a buffer over 4 KiB goes to the small one again, and the
+// large one is let go when that read does not fill it: a quiet connection
+// costs little memory, also after a burst, and a busy one reads in large
+// chunks.
 func NewReader(r io.Reader, size int) *Reader {
 	if size <= 0 {
 		size = DefaultReadBuffer
@@ -162,6 +163,10 @@ func NewReader(r io.Reader, size int) *Reader {
 // back to: large enough for the packets of a quiet connection (pings,
 // acknowledgements, small messages).
 const initialReadBuffer = 512
+
+// keptReadBuffer is the largest buffer a drained Reader keeps while it
+// waits for the next bytes.
+const keptReadBuffer = 4 << 10
 
 // quiet returns the buffer of a quiet stream: the Reader's own.
 func (r *Reader) quiet() []byte { return r.first[:min(r.size, initialReadBuffer)] }
@@ -218,13 +223,8 @@ func isTimeout(err error) bool {
 func (r *Reader) next() (FixedHeader, []byte, error) {
 	max := r.maxSize()
 	if r.start == r.end {
-		switch {
-		case len(r.buf) > 4*r.size:
+		if len(r.buf) > 4*r.size {
 			r.buf = r.quiet() // let go of the memory of a large packet
-		case len(r.buf) > initialReadBuffer && r.lastRead <= initialReadBuffer/2:
-			// The burst that grew the buffer is over: a quiet
-			// connection goes back to costing little memory.
-			r.buf = r.quiet()
 		}
 		r.start, r.end = 0, 0
 	}
@@ -261,6 +261,21 @@ func (r *Reader) next() (FixedHeader, []byte, error) {
 // memory follows the bytes that arrive, not the length a header announces
 // nor the number of reads they come in.
 func (r *Reader) fill(need int) error {
+	if r.end == 0 && len(r.buf) > keptReadBuffer {
+		// Drained, with a buffer that a burst grew: wait for what comes
+		// next in the Reader's own small one, so that a connection that
+		// falls quiet does not keep the large one while it waits. (A
+		// buffer of up to keptReadBuffer is kept: a peer whose packets
+		// are a little larger than the small one costs no second read.)
+		q := r.quiet()
+		n, err := r.r.Read(q)
+		if n < len(q) {
+			r.buf, r.start, r.end = q, 0, n // quiet again: the large one goes
+		} else {
+			r.end = copy(r.buf, q) // more is waiting: on in the large one
+		}
+		return r.afterRead(n, err)
+	}
 	if r.start > 0 && r.start+need > len(r.buf) {
 		copy(r.buf, r.buf[r.start:r.end])
 		r.end -= r.start
@@ -274,7 +289,6 @@ func (r *Reader) fill(need int) error {
 	}
 	n, err := r.r.Read(r.buf[r.end:])
 	r.end += n
-	r.lastRead = n
 	if r.end == len(r.buf) && len(r.buf) < r.size {
 		// The read filled the buffer: more is likely waiting.
 		nb := make([]byte, min(r.size, 2*len(r.buf)))
@@ -283,10 +297,12 @@ func (r *Reader) fill(need int) error {
 		r.start = 0
 		r.buf = nb
 	}
-	if n > 0 {
-		return nil
-	}
-	if err == nil {
+	return r.afterRead(n, err)
+}
+
+// afterRead is the error of a fill whose read returned n bytes and err.
+func (r *Reader) afterRead(n int, err error) error {
+	if n > 0 || err == nil {
 		return nil
 	}
 	if errors.Is(err, io.EOF) && r.end > r.start {

@@ -75,7 +75,17 @@ func TestReaderShrinksAfterBurst(t *testing.T) {
 		burst, _ = (&Publish{Topic: "t", Payload: make([]byte, 100)}).Append(burst, V311)
 	}
 	quiet, _ := (&Pingresp{}).Append(nil, V311)
-	stream := chunks{burst, quiet}
+	for _, stream := range []chunks{{burst, quiet}, {burst}} {
+		checkShrinksAfter(t, stream)
+	}
+}
+
+// checkShrinksAfter reads stream to its end: the buffer grows to its full
+// size and is back to its first size at the end, whether a small read came
+// after the burst or the Reader waits for one (here: EOF).
+func checkShrinksAfter(t *testing.T, stream chunks) {
+	t.Helper()
+	pieces := len(stream)
 	r := NewReader(&stream, 0)
 	grown := 0
 	for {
@@ -92,7 +102,7 @@ func TestReaderShrinksAfterBurst(t *testing.T) {
 		t.Errorf("the burst grew the buffer to %d bytes, want %d", grown, DefaultReadBuffer)
 	}
 	if len(r.buf) != initialReadBuffer {
-		t.Errorf("buffer of %d bytes after a quiet read, want %d", len(r.buf), initialReadBuffer)
+		t.Errorf("%d pieces: buffer of %d bytes at the end, want %d", pieces, len(r.buf), initialReadBuffer)
 	}
 }
 

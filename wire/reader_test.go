@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"runtime"
@@ -66,6 +67,62 @@ func TestReaderStream(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// randomChunks hands out its bytes in pieces of random sizes, from one byte
+// to 20,000: bursts that grow a Reader's buffer, then small reads after
+// which it goes back to its small one.
+type randomChunks struct {
+	b   []byte
+	rnd *rand.Rand
+}
+
+func (c *randomChunks) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := 1 + c.rnd.IntN(20000)
+	if c.rnd.IntN(3) == 0 {
+		n = 1 + c.rnd.IntN(300)
+	}
+	k := copy(p[:min(len(p), n)], c.b)
+	c.b = c.b[k:]
+	return k, nil
+}
+
+// TestReaderBurstsAndQuiet reads a long stream of packets, small and large,
+// handed out in random pieces, with the default buffer: whatever the buffer
+// does between bursts and quiet reads, every packet comes out whole.
+func TestReaderBurstsAndQuiet(t *testing.T) {
+	t.Parallel()
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var raw []byte
+	var want []*wire.Publish
+	for i := range 3000 {
+		size := rnd.IntN(100)
+		if i%50 == 0 {
+			size = 1000 + rnd.IntN(70000)
+		}
+		p := &wire.Publish{Topic: "t/" + itoa(i+1), QoS: 1, PacketID: uint16(i%65535 + 1), Payload: make([]byte, size)}
+		for j := range p.Payload {
+			p.Payload[j] = byte(i + j)
+		}
+		raw, _ = p.Append(raw, wire.V5)
+		want = append(want, p)
+	}
+	r := wire.NewReader(&randomChunks{b: raw, rnd: rnd}, 0)
+	for i, w := range want {
+		got, err := r.ReadPacket(wire.V5)
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		if diff := cmpDiff(wire.Packet(w), got); diff != "" {
+			t.Fatalf("packet %d (-want +got):\n%s", i, diff)
+		}
+	}
+	if _, err := r.ReadPacket(wire.V5); err != io.EOF {
+		t.Fatalf("after the last packet: %v, want io.EOF", err)
 	}
 }
 
