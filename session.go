@@ -251,7 +251,7 @@ func (s *session) newOpLocked() (*op, error) {
 // channel, so that a publish costs no allocation for its bookkeeping. An op
 // whose waiter gave up is never recycled: its result may still arrive.
 func (s *session) recycle(o *op) {
-	o.topic = ""
+	o.topic, o.pkt = "", nil // nothing kept alive by a free op
 	s.mu.Lock()
 	if len(s.free) < 1024 {
 		s.free = append(s.free, o)
