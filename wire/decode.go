@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"io"
+	"sync"
 )
 
 // Decode decodes the body of a packet whose fixed header is h, for protocol
@@ -168,6 +169,29 @@ const initialReadBuffer = 512
 // waits for the next bytes.
 const keptReadBuffer = 4 << 10
 
+// largeBuffers holds buffers of DefaultReadBuffer bytes that drained
+// Readers gave back while they wait (fill): ten thousand quiet connections
+// hold none, and a busy one takes one back without allocating it again at
+// every burst.
+var largeBuffers = sync.Pool{New: func() any { return new([DefaultReadBuffer]byte) }}
+
+// getLarge returns a buffer of n bytes, from largeBuffers when n is
+// DefaultReadBuffer. Its bytes are whatever they were.
+func getLarge(n int) []byte {
+	if n == DefaultReadBuffer {
+		return largeBuffers.Get().(*[DefaultReadBuffer]byte)[:]
+	}
+	return make([]byte, n)
+}
+
+// putLarge gives b back to largeBuffers when it is one of theirs' size; the
+// Reader must not use it after.
+func putLarge(b []byte) {
+	if len(b) == DefaultReadBuffer && cap(b) == DefaultReadBuffer {
+		largeBuffers.Put((*[DefaultReadBuffer]byte)(b))
+	}
+}
+
 // quiet returns the buffer of a quiet stream: the Reader's own.
 func (r *Reader) quiet() []byte { return r.first[:min(r.size, initialReadBuffer)] }
 
@@ -263,16 +287,21 @@ func (r *Reader) next() (FixedHeader, []byte, error) {
 func (r *Reader) fill(need int) error {
 	if r.end == 0 && len(r.buf) > keptReadBuffer {
 		// Drained, with a buffer that a burst grew: wait for what comes
-		// next in the Reader's own small one, so that a connection that
-		// falls quiet does not keep the large one while it waits. (A
-		// buffer of up to keptReadBuffer is kept: a peer whose packets
-		// are a little larger than the small one costs no second read.)
-		q := r.quiet()
-		n, err := r.r.Read(q)
-		if n < len(q) {
-			r.buf, r.start, r.end = q, 0, n // quiet again: the large one goes
-		} else {
-			r.end = copy(r.buf, q) // more is waiting: on in the large one
+		// next in the Reader's own small one, having given the large
+		// one back, so that a connection that falls quiet holds none
+		// while it waits. (A buffer of up to keptReadBuffer is kept: a
+		// peer whose packets are a little larger than the small one
+		// costs no second read.)
+		grown := len(r.buf)
+		putLarge(r.buf)
+		r.buf, r.start = r.quiet(), 0
+		n, err := r.r.Read(r.buf)
+		r.end = n
+		if n == len(r.buf) {
+			// More is waiting: a large buffer again.
+			large := getLarge(grown)
+			copy(large, r.buf[:n])
+			r.buf = large
 		}
 		return r.afterRead(n, err)
 	}
@@ -291,7 +320,7 @@ func (r *Reader) fill(need int) error {
 	r.end += n
 	if r.end == len(r.buf) && len(r.buf) < r.size {
 		// The read filled the buffer: more is likely waiting.
-		nb := make([]byte, min(r.size, 2*len(r.buf)))
+		nb := getLarge(min(r.size, 2*len(r.buf)))
 		copy(nb, r.buf[r.start:r.end])
 		r.end -= r.start
 		r.start = 0
