@@ -75,6 +75,7 @@ type op struct {
 	settling bool
 	pkt      wire.Packet  // SUBSCRIBE and UNSUBSCRIBE: sent again on a new connection
 	then     func(result) // when set, receives the result instead of done; under session.mu
+	finished bool         // finish has decided that the result goes to done; under session.mu
 	done     chan result  // receives exactly one result; capacity 1
 
 	// seq numbers its PUBLISH in the order packets were queued on its
@@ -239,7 +240,7 @@ func (s *session) newOpLocked() (*op, error) {
 		o = &op{done: make(chan result, 1)}
 	}
 	s.serials++
-	o.id, o.qos, o.quota, o.pkt, o.then, o.settling, o.serial = id, 0, false, nil, nil, false, s.serials
+	o.id, o.qos, o.quota, o.pkt, o.then, o.settling, o.finished, o.serial = id, 0, false, nil, nil, false, false, s.serials
 	o.sent.Store(sentNever)
 	o.waited.Store(true)
 	s.ops[id] = o
@@ -386,18 +387,19 @@ func (s *session) finish(o *op, r result) {
 		s.removeLocked(o.id)
 	}
 	quota, then := o.quota, o.then
-	if then == nil {
-		// Capacity 1: never blocks. The waiter may reuse o as soon as
-		// it has r (recycle): o is not touched after this.
-		o.done <- r
-	}
+	o.finished = then == nil
 	s.mu.Unlock()
 	if quota {
 		s.releaseQuota()
 	}
 	if then != nil {
 		then(r)
+		return
 	}
+	// Last, and outside the lock, which the caller it wakes takes at
+	// once: it may reuse o as soon as it has r (recycle). Capacity 1:
+	// never blocks.
+	o.done <- r
 }
 
 // handOff has f receive the result of o, which its caller no longer waits
@@ -405,14 +407,13 @@ func (s *session) finish(o *op, r result) {
 // instead (ok), for the caller to hand to f.
 func (s *session) handOff(o *op, f func(result)) (r result, ok bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case r = <-o.done:
-		return r, true
-	default:
-		o.then = f
-		return result{}, false
+	if o.finished {
+		s.mu.Unlock()
+		return <-o.done, true // sent, or about to be
 	}
+	o.then = f
+	s.mu.Unlock()
+	return result{}, false
 }
 
 // complete settles, removes from the Store and finishes in one go, for

@@ -59,7 +59,7 @@ func main() {
 	flag.IntVar(&cfg.Clients, "clients", 10000, "clients to open")
 	flag.IntVar(&cfg.Parallel, "parallel", 64, "dials, subscribes and disconnects at once")
 	flag.BoolVar(&cfg.Readers, "readers", true, "keep a goroutine per client calling Next, and run the burst and the fan-out; false: measure idle memory with nobody calling Next, then stop")
-	flag.IntVar(&cfg.Burst, "burst", -1, "messages each client receives in the burst; 0: no burst; default 300, or with -broker mqtttest as many as keeps its routing, which visits every subscription for every message, to about half a minute")
+	flag.IntVar(&cfg.Burst, "burst", 300, "messages each client receives in the burst; 0: no burst")
 	flag.IntVar(&cfg.Size, "size", 1024, "payload `bytes` of each burst message")
 	flag.IntVar(&cfg.Chunk, "chunk", 10, "burst messages sent to one client back to back, in each round over the clients")
 	flag.IntVar(&cfg.Publishers, "publishers", 4, "clients publishing the burst")
@@ -128,30 +128,12 @@ func start(ctx context.Context, cfg config, brokerName string) (*Report, error) 
 		brokerName = ""
 		cfg.Broker = "given by -url"
 	}
-	if cfg.Burst < 0 {
-		cfg.Burst = defaultBurst(brokerName, cfg.Clients)
-	}
 	r, err := run(ctx, cfg)
 	if r != nil {
 		r.FileLimit = limit
 		r.Commit = commit()
 	}
 	return r, err
-}
-
-// defaultBurst is the burst per client when -burst is not given: 300, but
-// against mqtttest no more than keeps its routing to about 2·10^8 visits of
-// a subscription, half a minute on a 2-core machine. mqtttest compares
-// every message with every subscription (two per client here), so a burst
-// of B to each of N clients costs it 2·B·N² visits: 300 per client at
-// 10,000 clients would take it hours.
-func defaultBurst(broker string, clients int) int {
-	const burst, visits = 300, 2e8
-	if broker != "mqtttest" {
-		return burst
-	}
-	n := float64(clients)
-	return max(1, min(burst, int(visits/(2*n*n))))
 }
 
 // commit returns the VCS revision this program was built from, with

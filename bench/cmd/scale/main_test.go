@@ -166,27 +166,6 @@ func checkReport(t *testing.T, cfg config) {
 	}
 }
 
-func TestDefaultBurst(t *testing.T) {
-	for _, c := range []struct {
-		broker  string
-		clients int
-		want    int
-	}{
-		{"mosquitto", 10000, 300},
-		{"", 10000, 300},
-		{"mqtttest", 50, 300},
-		{"mqtttest", 500, 300},
-		{"mqtttest", 1000, 100},
-		{"mqtttest", 5000, 4},
-		{"mqtttest", 10000, 1},
-		{"mqtttest", 100000, 1},
-	} {
-		if got := defaultBurst(c.broker, c.clients); got != c.want {
-			t.Errorf("defaultBurst(%q, %d) = %d, want %d", c.broker, c.clients, got, c.want)
-		}
-	}
-}
-
 // logWriter sends the run's progress to the test log.
 type logWriter struct{ t *testing.T }
 
