@@ -83,8 +83,13 @@ type Client struct {
 //	releasedQoS2.mu
 //	writer.mu               the bytes waiting to be written
 //
+// Client.authMu comes before all of them: Reauthenticate holds it across
+// its whole exchange (one at a time, MQTT-4.12.1-2), the Authenticator's
+// calls included. So does Client.reqMu: the first Request holds it while
+// it subscribes to its response topic.
+//
 // No user callback (the On... options, the trace hooks, an Authenticator)
-// runs under any of them. The Store is written under none, with one rare
+// runs under any of the locks of the table. The Store is written under none, with one rare
 // exception: a QoS 2 message acknowledged before anybody could take it (a
 // held message, router.dueLocked) is recorded under ackMu (receive.go,
 // acknowledge); messages handed out are recorded before it is taken
