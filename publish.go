@@ -111,140 +111,6 @@ func (c *Client) Publish(ctx context.Context, m Message) error {
 	return nil
 }
 
-// acquireQuota takes a unit of the session's quota, waiting while the
-// server's Receive Maximum is reached until ctx or the client ends.
-func (c *Client) acquireQuota(ctx context.Context) error {
-	if c.sess.quota.TryAcquire(1) {
-		return nil
-	}
-	qctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(c.ctx, cancel) // c.ctx ends with the client
-	defer stop()
-	err := c.sess.quota.Acquire(qctx, 1)
-	if err != nil && ctx.Err() == nil {
-		<-c.done // the client ended
-		return c.err
-	}
-	return err
-}
-
-// publishQoS0 queues a QoS 0 PUBLISH on the connection, or while the client
-// is reconnecting, in the offline queue.
-func (c *Client) publishQoS0(ctx context.Context, p *wire.Publish) error {
-	for {
-		cn := c.current()
-		if cn == nil {
-			queued, err := c.queueOffline(ctx, p)
-			if queued || err != nil {
-				return err
-			}
-			continue // connected meanwhile
-		}
-		if err := cn.w.waitSpace(ctx); err != nil {
-			return notSent("publish", err)
-		}
-		err := cn.w.post(p)
-		if err == nil {
-			return nil
-		}
-		if !errors.As(err, new(writerClosedError)) {
-			return notSent("publish", err)
-		}
-		select { // the connection is failing: wait until it has
-		case <-cn.dead:
-		case <-ctx.Done():
-			return notSent("publish", ctx.Err())
-		}
-	}
-}
-
-// queueOffline keeps p for the next connection. It reports false when the
-// client is connected after all, and waits, bounded by ctx, while the queue
-// is full.
-func (c *Client) queueOffline(ctx context.Context, p *wire.Publish) (bool, error) {
-	c.mu.Lock()
-	if c.current() != nil {
-		c.mu.Unlock()
-		return false, nil
-	}
-	if err := c.Err(); err != nil {
-		c.mu.Unlock()
-		return false, notSent("publish", err)
-	}
-	if c.opts.OfflineQueue < 0 {
-		c.mu.Unlock()
-		return false, notSent("publish", ErrNotConnected)
-	}
-	if len(c.offline) < c.opts.OfflineQueue {
-		b, err := p.Append(nil, c.cn.Load().version)
-		if err == nil {
-			c.offline = append(c.offline, b)
-		}
-		c.mu.Unlock()
-		if err != nil {
-			return false, notSent("publish", err)
-		}
-		return true, nil
-	}
-	up := c.up
-	c.mu.Unlock()
-	select {
-	case <-up:
-		return false, nil
-	case <-ctx.Done():
-		return false, notSent("publish", ctx.Err())
-	case <-c.done:
-		return false, notSent("publish", c.err)
-	}
-}
-
-// await waits for the result of o, whose packet transmit queued: the one
-// way Publish, Subscribe and Unsubscribe wait for their answer. A lost
-// connection does not end the wait: the next one sends the packet again.
-//
-// When it is the only call waiting and no reading goroutine runs, it reads
-// its answer itself once it has the turn (see "Who reads the connection"); a
-// second call waiting starts the reading goroutine: concurrent callers are
-// better served by one reader than by turns.
-//
-// When ctx or the client ends first, the packet may have reached the server
-// or not: the error wraps ErrOutcomeUnknown and ctx's error, or the
-// client's, and says what the client goes on doing (meanwhile). The result
-// then goes nowhere, unless the caller has it handed to a function of its
-// own (session.handOff).
-func (c *Client) await(ctx context.Context, o *op, what, meanwhile string) (result, error) {
-	var turn chan struct{}
-	cn := c.cn.Load()
-	if !cn.reading.Load() {
-		if c.sess.pending.Load() > 1 {
-			cn.startReader()
-		} else {
-			turn = cn.turn
-		}
-	}
-	for {
-		select {
-		case r := <-o.done:
-			c.sess.recycle(o) // settled and received: nobody refers to it any more
-			return r, nil
-		case <-turn:
-			turn = nil
-			cn.readFor(ctx, o)
-		case <-ctx.Done():
-			o.waited.Store(false)
-			return result{}, &opError{what: fmt.Sprintf("%s of %q: sent, not yet acknowledged (%s)", what, o.topic, meanwhile),
-				err: ctx.Err(), is: []error{ErrOutcomeUnknown}}
-		case <-c.done:
-			o.waited.Store(false)
-			// Nothing goes on now; a message stays in the Store, where
-			// a client started on a durable one finds it.
-			return result{}, &opError{what: fmt.Sprintf("%s of %q: sent, but the client closed before its acknowledgement came", what, o.topic),
-				err: c.err, is: []error{ErrOutcomeUnknown}}
-		}
-	}
-}
-
 // newPublish checks m against the protocol and the server's limits and builds
 // its PUBLISH. The packet comes from publishPool; on error it is returned there.
 func (c *Client) newPublish(cn *connection, m *Message) (*wire.Publish, error) {
@@ -321,89 +187,22 @@ func messageProps(m *Message) *wire.Properties {
 	return p
 }
 
-// giveUp ends a message that the server closed the connection for
-// maxStrikes times in a row, the last time cn (session.strike): it is
-// removed from the Store, and its Publish fails with ErrOutcomeUnknown and
-// why; when no Publish waits for it any more (its ctx ended, or it was
-// found in the Store), OnUndeliverable hears of it. The session goes on
-// with the other messages.
-func (c *Client) giveUp(o *op, cn *connection) error {
-	why := fmt.Sprintf("the server closed the connection each of the %d times it was sent, with nothing sent after it acknowledged: "+
-		"it will not take this message", maxStrikes)
-	if o.qos == 2 && cn.version != wire.V5 {
-		why += "; a 3.1.1 server that does not support QoS 2 does that (NATS before 2.10): publish at QoS 1"
+// acquireQuota takes a unit of the session's quota, waiting while the
+// server's Receive Maximum is reached until ctx or the client ends.
+func (c *Client) acquireQuota(ctx context.Context) error {
+	if c.sess.quota.TryAcquire(1) {
+		return nil
 	}
-	err := &opError{what: fmt.Sprintf("publish of %q: given up", o.topic), err: errors.New(why), is: []error{ErrOutcomeUnknown}}
-	var m *Message
-	if c.opts.OnUndeliverable != nil && !o.waited.Load() {
-		m = c.sess.stored(o)
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.ctx, cancel) // c.ctx ends with the client
+	defer stop()
+	err := c.sess.quota.Acquire(qctx, 1)
+	if err != nil && ctx.Err() == nil {
+		<-c.done // the client ended
+		return c.err
 	}
-	c.logInfo("message given up", "topic", o.topic, "id", o.id, "error", err)
-	if derr := c.sess.discard(o, result{err: err}); derr != nil {
-		return derr
-	}
-	if m != nil {
-		c.opts.OnUndeliverable(*m, err)
-	}
-	return nil
-}
-
-// receivePubrec handles the server's PUBREC for our QoS 2 PUBLISH id, with
-// its reason code and properties (nil when it has none).
-func (c *Client) receivePubrec(cn *connection, id uint16, code ReasonCode, props *wire.Properties) error {
-	if code.IsError() {
-		// A refusal ends the flow: no PUBREL (MQTT-4.4.0-2).
-		return cn.settle(id, wire.PUBREC, ackResult(code, props, nil))
-	}
-	o, moved, known, err := c.sess.toPubrel(id)
-	if err != nil {
-		return cn.settle(id, wire.PUBREC, result{}) // the other QoS flow: ends it
-	}
-	if moved {
-		cn.acked(o)
-	}
-	b := &cn.batch
-	b.rels = append(b.rels, wire.Pubrel{PacketID: id}) // MQTT-4.3.3-4
-	rel := &b.rels[len(b.rels)-1]
-	if moved {
-		// Stored in place of the PUBLISH before it is sent.
-		start := len(b.arena)
-		enc, err := rel.Append(b.arena, cn.version)
-		if err != nil {
-			return err
-		}
-		b.arena = enc
-		b.changes = append(b.changes, persist.Change{Dir: persist.Outgoing, ID: id, Data: enc[start:len(enc):len(enc)]})
-	}
-	if !known {
-		// PUBREC for an identifier we have no QoS 2 message for: tell
-		// the server, which then ends its side of the flow.
-		rel.ReasonCode = wire.PacketIdentifierNotFound
-		if cn.version != wire.V5 {
-			rel.ReasonCode = wire.Success
-		}
-	}
-	return nil
-}
-
-// PUBLISH packets are reused: the writer encodes a packet before send
-// returns and keeps no reference to it (nor may the trace hooks).
-var publishPool = sync.Pool{New: func() any { return new(wire.Publish) }}
-
-func putPublish(p *wire.Publish) {
-	*p = wire.Publish{}
-	publishPool.Put(p)
-}
-
-// Scratch buffers for encoding a message into the Store.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
-
-func putBuf(b *[]byte) {
-	if cap(*b) <= 64<<10 {
-		bufPool.Put(b)
-	}
+	return err
 }
 
 // transmit queues the packet of o on the connection, waiting for one while
@@ -458,6 +257,52 @@ func (c *Client) transmit(ctx context.Context, o *op, pkt wire.Packet, what stri
 	}
 }
 
+// await waits for the result of o, whose packet transmit queued: the one
+// way Publish, Subscribe and Unsubscribe wait for their answer. A lost
+// connection does not end the wait: the next one sends the packet again.
+//
+// When it is the only call waiting and no reading goroutine runs, it reads
+// its answer itself once it has the turn (see "Who reads the connection"); a
+// second call waiting starts the reading goroutine: concurrent callers are
+// better served by one reader than by turns.
+//
+// When ctx or the client ends first, the packet may have reached the server
+// or not: the error wraps ErrOutcomeUnknown and ctx's error, or the
+// client's, and says what the client goes on doing (meanwhile). The result
+// then goes nowhere, unless the caller has it handed to a function of its
+// own (session.handOff).
+func (c *Client) await(ctx context.Context, o *op, what, meanwhile string) (result, error) {
+	var turn chan struct{}
+	cn := c.cn.Load()
+	if !cn.reading.Load() {
+		if c.sess.pending.Load() > 1 {
+			cn.startReader()
+		} else {
+			turn = cn.turn
+		}
+	}
+	for {
+		select {
+		case r := <-o.done:
+			c.sess.recycle(o) // settled and received: nobody refers to it any more
+			return r, nil
+		case <-turn:
+			turn = nil
+			cn.readFor(ctx, o)
+		case <-ctx.Done():
+			o.waited.Store(false)
+			return result{}, &opError{what: fmt.Sprintf("%s of %q: sent, not yet acknowledged (%s)", what, o.topic, meanwhile),
+				err: ctx.Err(), is: []error{ErrOutcomeUnknown}}
+		case <-c.done:
+			o.waited.Store(false)
+			// Nothing goes on now; a message stays in the Store, where
+			// a client started on a durable one finds it.
+			return result{}, &opError{what: fmt.Sprintf("%s of %q: sent, but the client closed before its acknowledgement came", what, o.topic),
+				err: c.err, is: []error{ErrOutcomeUnknown}}
+		}
+	}
+}
+
 // settle records the acknowledgement ack of the operation with identifier
 // id. The operation is finished, and its message removed from the Store, at
 // the end of the batch. An acknowledgement that cannot be right for the
@@ -497,5 +342,160 @@ func (cn *connection) settle(id uint16, ack wire.Type, r result) error {
 func (cn *connection) acked(o *op) {
 	if s := o.seq.Load(); s > cn.ackedSeq.Load() {
 		cn.ackedSeq.Store(s) // only the one who reads stores
+	}
+}
+
+// receivePubrec handles the server's PUBREC for our QoS 2 PUBLISH id, with
+// its reason code and properties (nil when it has none).
+func (c *Client) receivePubrec(cn *connection, id uint16, code ReasonCode, props *wire.Properties) error {
+	if code.IsError() {
+		// A refusal ends the flow: no PUBREL (MQTT-4.4.0-2).
+		return cn.settle(id, wire.PUBREC, ackResult(code, props, nil))
+	}
+	o, moved, known, err := c.sess.toPubrel(id)
+	if err != nil {
+		return cn.settle(id, wire.PUBREC, result{}) // the other QoS flow: ends it
+	}
+	if moved {
+		cn.acked(o)
+	}
+	b := &cn.batch
+	b.rels = append(b.rels, wire.Pubrel{PacketID: id}) // MQTT-4.3.3-4
+	rel := &b.rels[len(b.rels)-1]
+	if moved {
+		// Stored in place of the PUBLISH before it is sent.
+		start := len(b.arena)
+		enc, err := rel.Append(b.arena, cn.version)
+		if err != nil {
+			return err
+		}
+		b.arena = enc
+		b.changes = append(b.changes, persist.Change{Dir: persist.Outgoing, ID: id, Data: enc[start:len(enc):len(enc)]})
+	}
+	if !known {
+		// PUBREC for an identifier we have no QoS 2 message for: tell
+		// the server, which then ends its side of the flow.
+		rel.ReasonCode = wire.PacketIdentifierNotFound
+		if cn.version != wire.V5 {
+			rel.ReasonCode = wire.Success
+		}
+	}
+	return nil
+}
+
+// giveUp ends a message that the server closed the connection for
+// maxStrikes times in a row, the last time cn (session.strike): it is
+// removed from the Store, and its Publish fails with ErrOutcomeUnknown and
+// why; when no Publish waits for it any more (its ctx ended, or it was
+// found in the Store), OnUndeliverable hears of it. The session goes on
+// with the other messages.
+func (c *Client) giveUp(o *op, cn *connection) error {
+	why := fmt.Sprintf("the server closed the connection each of the %d times it was sent, with nothing sent after it acknowledged: "+
+		"it will not take this message", maxStrikes)
+	if o.qos == 2 && cn.version != wire.V5 {
+		why += "; a 3.1.1 server that does not support QoS 2 does that (NATS before 2.10): publish at QoS 1"
+	}
+	err := &opError{what: fmt.Sprintf("publish of %q: given up", o.topic), err: errors.New(why), is: []error{ErrOutcomeUnknown}}
+	var m *Message
+	if c.opts.OnUndeliverable != nil && !o.waited.Load() {
+		m = c.sess.stored(o)
+	}
+	c.logInfo("message given up", "topic", o.topic, "id", o.id, "error", err)
+	if derr := c.sess.discard(o, result{err: err}); derr != nil {
+		return derr
+	}
+	if m != nil {
+		c.opts.OnUndeliverable(*m, err)
+	}
+	return nil
+}
+
+// publishQoS0 queues a QoS 0 PUBLISH on the connection, or while the client
+// is reconnecting, in the offline queue.
+func (c *Client) publishQoS0(ctx context.Context, p *wire.Publish) error {
+	for {
+		cn := c.current()
+		if cn == nil {
+			queued, err := c.queueOffline(ctx, p)
+			if queued || err != nil {
+				return err
+			}
+			continue // connected meanwhile
+		}
+		if err := cn.w.waitSpace(ctx); err != nil {
+			return notSent("publish", err)
+		}
+		err := cn.w.post(p)
+		if err == nil {
+			return nil
+		}
+		if !errors.As(err, new(writerClosedError)) {
+			return notSent("publish", err)
+		}
+		select { // the connection is failing: wait until it has
+		case <-cn.dead:
+		case <-ctx.Done():
+			return notSent("publish", ctx.Err())
+		}
+	}
+}
+
+// queueOffline keeps p for the next connection. It reports false when the
+// client is connected after all, and waits, bounded by ctx, while the queue
+// is full.
+func (c *Client) queueOffline(ctx context.Context, p *wire.Publish) (bool, error) {
+	c.mu.Lock()
+	if c.current() != nil {
+		c.mu.Unlock()
+		return false, nil
+	}
+	if err := c.Err(); err != nil {
+		c.mu.Unlock()
+		return false, notSent("publish", err)
+	}
+	if c.opts.OfflineQueue < 0 {
+		c.mu.Unlock()
+		return false, notSent("publish", ErrNotConnected)
+	}
+	if len(c.offline) < c.opts.OfflineQueue {
+		b, err := p.Append(nil, c.cn.Load().version)
+		if err == nil {
+			c.offline = append(c.offline, b)
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return false, notSent("publish", err)
+		}
+		return true, nil
+	}
+	up := c.up
+	c.mu.Unlock()
+	select {
+	case <-up:
+		return false, nil
+	case <-ctx.Done():
+		return false, notSent("publish", ctx.Err())
+	case <-c.done:
+		return false, notSent("publish", c.err)
+	}
+}
+
+// PUBLISH packets are reused: the writer encodes a packet before send
+// returns and keeps no reference to it (nor may the trace hooks).
+var publishPool = sync.Pool{New: func() any { return new(wire.Publish) }}
+
+func putPublish(p *wire.Publish) {
+	*p = wire.Publish{}
+	publishPool.Put(p)
+}
+
+// Scratch buffers for encoding a message into the Store.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		bufPool.Put(b)
 	}
 }

@@ -22,23 +22,6 @@ import (
 	"github.com/culex-mqtt/mqtt/wire"
 )
 
-// messageOf is the Message that p carries.
-func messageOf(p *wire.Publish) Message {
-	m := Message{Topic: p.Topic, Payload: p.Payload, QoS: QoS(p.QoS), Retain: p.Retain, Duplicate: p.Dup}
-	if pr := p.Properties; pr != nil {
-		m.PayloadFormat = PayloadFormat(pr.PayloadFormat)
-		if pr.MessageExpiry != nil {
-			m.MessageExpiry = time.Duration(*pr.MessageExpiry) * time.Second
-		}
-		m.ContentType = pr.ContentType
-		m.ResponseTopic = pr.ResponseTopic
-		m.CorrelationData = pr.CorrelationData
-		m.UserProperties = pr.UserProperties
-		m.SubscriptionIDs = pr.SubscriptionIDs
-	}
-	return m
-}
-
 // receivePublish takes in a PUBLISH from the server. QoS 0 and 1 messages and
 // new QoS 2 messages are routed to the subscriptions; they are acknowledged
 // when Next hands them out. A QoS 2 message whose identifier is still waiting
@@ -74,6 +57,123 @@ func (c *Client) receivePublish(cn *connection, p *wire.Publish) error {
 		}
 	}
 	c.router.route(p, in)
+	return nil
+}
+
+// inbound is an incoming QoS 1 or 2 message awaiting its acknowledgement.
+// Acknowledgements leave in the order the messages arrived (MQTT-4.6.0-2,
+// MQTT-4.6.0-3), once every Subscription it went to has handed it out.
+type inbound struct {
+	cn      *connection // the connection it arrived on
+	id      uint16
+	qos     byte
+	session int  // the router's session count when it arrived
+	pending int  // deliveries not yet handed out
+	ready   bool // every delivery handed out
+	held    bool // held for a future Subscription (router.held)
+	// waiting: every Subscription it went to waits for its SUBACK, so
+	// that nobody can take it before Subscribe returns. Like a held
+	// message, it does not hold back the acknowledgements behind it, nor
+	// the reader (router.ackHeld). Under the router's mu.
+	waiting bool
+	early   bool // acknowledged while held or waiting (router.dueLocked)
+	// code is the acknowledgement's reason code: Success, or the first
+	// refusal (Delivery.Refuse, MQTT 5.0 only).
+	code ReasonCode
+	// recorded: a QoS 2 message recorded in the Store as received
+	// (session.recordReceived), by the call that handed it out.
+	recorded atomic.Bool
+}
+
+// parked reports whether a is a message nobody can take for now: held for
+// a Subscribe to come, or queued for one that waits for its SUBACK.
+func (a *inbound) parked() bool { return a.held || a.waiting }
+
+// acknowledge sends the acknowledgement of an incoming QoS 1 or 2 message
+// that the application has received (MQTT-4.3.2-4, MQTT-4.3.3-8): a success,
+// or the refusal in in.code (Delivery.Refuse, MQTT 5.0). QoS 2 state is
+// stored before a successful PUBREC goes out, so the message is not
+// delivered twice even across a restart. A refusing PUBREC ends the flow:
+// nothing is stored, and the identifier is free for a new message at once
+// (MQTT-4.3.3-9).
+//
+// While the client is reconnecting the acknowledgement is not sent: the
+// server sends the message again on the next connection, a QoS 1 message is
+// delivered again, and a QoS 2 message is answered with PUBREC without
+// being delivered again (unless it was refused). A message from a session
+// the server has since forgotten is not acknowledged at all.
+func (c *Client) acknowledge(in *inbound) {
+	cn := c.current()
+	code := in.code
+	if cn != nil && cn.version != wire.V5 {
+		code = wire.Success // 3.x has no reason codes (Refuse refuses them)
+	}
+	refused := code.IsError()
+	if in.qos == 1 || refused {
+		// Room for another (connection.receiving): on the connection
+		// it came by, which will never see the answer if it is not the
+		// current one, and on the one the answer goes out on, where the
+		// server may have sent it again. A PUBACK, or a refusing
+		// PUBREC, is the last packet of its flow. Made before the
+		// answer goes out: a server that has it may send the next
+		// message at once, and the reader must not count that one
+		// beyond the Receive Maximum (MQTT-3.3.4-9).
+		in.cn.answered(in.id)
+		if cn != nil {
+			cn.answered(in.id)
+		}
+	}
+	if !c.router.current(in) {
+		return
+	}
+	if in.qos == 1 {
+		if cn != nil {
+			cn.w.post(&wire.Puback{PacketID: in.id, ReasonCode: code})
+		}
+		return
+	}
+	if refused {
+		c.sess.qos2Released(in.id) // not received: a new message may take the identifier
+		if in.recorded.Load() {
+			// Another Subscription accepted it first (router.settled).
+			if err := c.sess.forgetReceived(in.id); err != nil {
+				c.storeFailed(err)
+				return
+			}
+		}
+		if cn != nil {
+			cn.w.post(&wire.Pubrec{PacketID: in.id, ReasonCode: code})
+		}
+		return
+	}
+	if !in.recorded.Load() { // acknowledged before anybody took it (router.dueLocked)
+		if err := c.sess.recordReceived(in.id); err != nil {
+			// Without the record, the server's next send of this
+			// message would be delivered again: no PUBREC.
+			c.storeFailed(err)
+			return
+		}
+	}
+	c.sess.qos2Acked(in.id)
+	if cn != nil {
+		cn.w.post(&wire.Pubrec{PacketID: in.id})
+	}
+}
+
+// receivePubrel completes an incoming QoS 2 flow: the identifier is free
+// again and PUBCOMP goes out (MQTT-4.3.3-11, MQTT-4.3.3-12). A v5 server
+// that releases an identifier we hold nothing for hears so (0x92); it
+// completes its side all the same.
+func (c *Client) receivePubrel(cn *connection, p *wire.Pubrel) error {
+	comp := &wire.Pubcomp{PacketID: p.PacketID}
+	cn.answered(p.PacketID)
+	c.sess.released.release(p.PacketID)
+	if c.sess.qos2Released(p.PacketID) {
+		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Incoming, ID: p.PacketID, Delete: true})
+	} else if cn.version == wire.V5 {
+		comp.ReasonCode = wire.PacketIdentifierNotFound
+	}
+	cn.batch.out = append(cn.batch.out, comp)
 	return nil
 }
 
@@ -172,119 +272,19 @@ func (r *releasedQoS2) forget() {
 	clear(r.released)
 }
 
-// acknowledge sends the acknowledgement of an incoming QoS 1 or 2 message
-// that the application has received (MQTT-4.3.2-4, MQTT-4.3.3-8): a success,
-// or the refusal in in.code (Delivery.Refuse, MQTT 5.0). QoS 2 state is
-// stored before a successful PUBREC goes out, so the message is not
-// delivered twice even across a restart. A refusing PUBREC ends the flow:
-// nothing is stored, and the identifier is free for a new message at once
-// (MQTT-4.3.3-9).
-//
-// While the client is reconnecting the acknowledgement is not sent: the
-// server sends the message again on the next connection, a QoS 1 message is
-// delivered again, and a QoS 2 message is answered with PUBREC without
-// being delivered again (unless it was refused). A message from a session
-// the server has since forgotten is not acknowledged at all.
-func (c *Client) acknowledge(in *inbound) {
-	cn := c.current()
-	code := in.code
-	if cn != nil && cn.version != wire.V5 {
-		code = wire.Success // 3.x has no reason codes (Refuse refuses them)
-	}
-	refused := code.IsError()
-	if in.qos == 1 || refused {
-		// Room for another (connection.receiving): on the connection
-		// it came by, which will never see the answer if it is not the
-		// current one, and on the one the answer goes out on, where the
-		// server may have sent it again. A PUBACK, or a refusing
-		// PUBREC, is the last packet of its flow. Made before the
-		// answer goes out: a server that has it may send the next
-		// message at once, and the reader must not count that one
-		// beyond the Receive Maximum (MQTT-3.3.4-9).
-		in.cn.answered(in.id)
-		if cn != nil {
-			cn.answered(in.id)
+// messageOf is the Message that p carries.
+func messageOf(p *wire.Publish) Message {
+	m := Message{Topic: p.Topic, Payload: p.Payload, QoS: QoS(p.QoS), Retain: p.Retain, Duplicate: p.Dup}
+	if pr := p.Properties; pr != nil {
+		m.PayloadFormat = PayloadFormat(pr.PayloadFormat)
+		if pr.MessageExpiry != nil {
+			m.MessageExpiry = time.Duration(*pr.MessageExpiry) * time.Second
 		}
+		m.ContentType = pr.ContentType
+		m.ResponseTopic = pr.ResponseTopic
+		m.CorrelationData = pr.CorrelationData
+		m.UserProperties = pr.UserProperties
+		m.SubscriptionIDs = pr.SubscriptionIDs
 	}
-	if !c.router.current(in) {
-		return
-	}
-	if in.qos == 1 {
-		if cn != nil {
-			cn.w.post(&wire.Puback{PacketID: in.id, ReasonCode: code})
-		}
-		return
-	}
-	if refused {
-		c.sess.qos2Released(in.id) // not received: a new message may take the identifier
-		if in.recorded.Load() {
-			// Another Subscription accepted it first (router.settled).
-			if err := c.sess.forgetReceived(in.id); err != nil {
-				c.storeFailed(err)
-				return
-			}
-		}
-		if cn != nil {
-			cn.w.post(&wire.Pubrec{PacketID: in.id, ReasonCode: code})
-		}
-		return
-	}
-	if !in.recorded.Load() { // acknowledged before anybody took it (router.dueLocked)
-		if err := c.sess.recordReceived(in.id); err != nil {
-			// Without the record, the server's next send of this
-			// message would be delivered again: no PUBREC.
-			c.storeFailed(err)
-			return
-		}
-	}
-	c.sess.qos2Acked(in.id)
-	if cn != nil {
-		cn.w.post(&wire.Pubrec{PacketID: in.id})
-	}
+	return m
 }
-
-// receivePubrel completes an incoming QoS 2 flow: the identifier is free
-// again and PUBCOMP goes out (MQTT-4.3.3-11, MQTT-4.3.3-12). A v5 server
-// that releases an identifier we hold nothing for hears so (0x92); it
-// completes its side all the same.
-func (c *Client) receivePubrel(cn *connection, p *wire.Pubrel) error {
-	comp := &wire.Pubcomp{PacketID: p.PacketID}
-	cn.answered(p.PacketID)
-	c.sess.released.release(p.PacketID)
-	if c.sess.qos2Released(p.PacketID) {
-		cn.batch.changes = append(cn.batch.changes, persist.Change{Dir: persist.Incoming, ID: p.PacketID, Delete: true})
-	} else if cn.version == wire.V5 {
-		comp.ReasonCode = wire.PacketIdentifierNotFound
-	}
-	cn.batch.out = append(cn.batch.out, comp)
-	return nil
-}
-
-// inbound is an incoming QoS 1 or 2 message awaiting its acknowledgement.
-// Acknowledgements leave in the order the messages arrived (MQTT-4.6.0-2,
-// MQTT-4.6.0-3), once every Subscription it went to has handed it out.
-type inbound struct {
-	cn      *connection // the connection it arrived on
-	id      uint16
-	qos     byte
-	session int  // the router's session count when it arrived
-	pending int  // deliveries not yet handed out
-	ready   bool // every delivery handed out
-	held    bool // held for a future Subscription (router.held)
-	// waiting: every Subscription it went to waits for its SUBACK, so
-	// that nobody can take it before Subscribe returns. Like a held
-	// message, it does not hold back the acknowledgements behind it, nor
-	// the reader (router.ackHeld). Under the router's mu.
-	waiting bool
-	early   bool // acknowledged while held or waiting (router.dueLocked)
-	// code is the acknowledgement's reason code: Success, or the first
-	// refusal (Delivery.Refuse, MQTT 5.0 only).
-	code ReasonCode
-	// recorded: a QoS 2 message recorded in the Store as received
-	// (session.recordReceived), by the call that handed it out.
-	recorded atomic.Bool
-}
-
-// parked reports whether a is a message nobody can take for now: held for
-// a Subscribe to come, or queued for one that waits for its SUBACK.
-func (a *inbound) parked() bool { return a.held || a.waiting }
