@@ -93,7 +93,8 @@ func TestRabbitMQ(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t)
 		sub := dialT(t, b.MQTTURL, v311)
-		s, err := sub.Subscribe(ctx, mqtt.Filter{Topic: "qos2/#", QoS: mqtt.QoS2})
+		// Not qos2/#: the parallel subtest below publishes to qos2/loop.
+		s, err := sub.Subscribe(ctx, mqtt.Filter{Topic: "qos2/x", QoS: mqtt.QoS2})
 		if err != nil {
 			t.Fatal(err)
 		}
