@@ -89,12 +89,13 @@ type Client struct {
 // it subscribes to its response topic.
 //
 // No user callback (the On... options, the trace hooks, an Authenticator)
-// runs under any of the locks of the table. The Store is written under none, with one rare
-// exception: a QoS 2 message acknowledged before anybody could take it (a
-// held message, router.dueLocked) is recorded under ackMu (receive.go,
-// acknowledge); messages handed out are recorded before it is taken
-// (router.settled). A batch's Store changes are applied by the reading
-// goroutine holding no lock (connection.commit).
+// runs under any of the locks of the table. The Store is written under
+// none, with two rare exceptions under ackMu (receive.go, acknowledge): a
+// QoS 2 message acknowledged before anybody could take it (a held message,
+// router.dueLocked) is recorded there, and one that a Subscription accepted
+// and another refused is forgotten there; messages handed out are recorded
+// before ackMu is taken (router.settled). A batch's Store changes are
+// applied by the reading goroutine holding no lock (connection.commit).
 
 // Dial connects to the MQTT server at rawURL and returns once the server has
 // accepted the connection with CONNACK.
