@@ -209,11 +209,18 @@ func (cn *connection) start() {
 const readerAfter = 10 * time.Millisecond
 
 // startReader starts the connection's reading goroutine, if it has none.
-func (cn *connection) startReader() {
+func (cn *connection) startReader() { cn.launchReader(false) }
+
+// launchReader starts the reading goroutine unless one was started or the
+// connection failed, and reports whether it did. With haveTurn the caller
+// holds the turn and hands it to the goroutine.
+func (cn *connection) launchReader(haveTurn bool) (started bool) {
 	cn.readerOnce.Do(func() {
+		started = true
 		cn.reading.Store(true)
-		go cn.readLoop(false)
+		go cn.readLoop(haveTurn)
 	})
+	return started
 }
 
 // idleTick starts the reading goroutine with the turn, when nobody holds
@@ -225,13 +232,7 @@ func (cn *connection) idleTick() {
 	default:
 		return
 	}
-	started := false
-	cn.readerOnce.Do(func() {
-		started = true
-		cn.reading.Store(true)
-		go cn.readLoop(true)
-	})
-	if !started {
+	if !cn.launchReader(true) {
 		cn.turn <- struct{}{} // a reader runs, or the connection failed
 	}
 }

@@ -401,7 +401,11 @@ func (r *recorder) next() wire.Packet {
 
 // sent returns, once the bubble is idle, what the client sent since the
 // last call, each packet as describe writes it.
-func (r *recorder) sent() []string {
+func (r *recorder) sent() []string { return r.drain(describe) }
+
+// drain returns, once the bubble is idle, what the client sent since the
+// last call, each packet as show writes it.
+func (r *recorder) drain(show func(wire.Packet) string) []string {
 	synctest.Wait()
 	got := []string{}
 	for {
@@ -410,7 +414,7 @@ func (r *recorder) sent() []string {
 			if !ok {
 				return got
 			}
-			got = append(got, describe(pkt))
+			got = append(got, show(pkt))
 		default:
 			return got
 		}

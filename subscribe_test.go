@@ -751,33 +751,25 @@ func TestQoS0LargerThanTheBound(t *testing.T) {
 
 // acks returns, once the bubble is idle, the acknowledgements the client
 // sent since the last call, with their reason code when it is not 0.
-func (r *recorder) acks() []string {
-	synctest.Wait()
-	got := []string{}
-	for {
-		select {
-		case pkt, ok := <-r.ch:
-			if !ok {
-				return got
-			}
-			var code wire.ReasonCode
-			switch p := pkt.(type) {
-			case *wire.Puback:
-				code = p.ReasonCode
-			case *wire.Pubrec:
-				code = p.ReasonCode
-			case *wire.Pubcomp:
-				code = p.ReasonCode
-			}
-			s := describe(pkt)
-			if code != 0 {
-				s += " " + code.String()
-			}
-			got = append(got, s)
-		default:
-			return got
-		}
+func (r *recorder) acks() []string { return r.drain(describeWithCode) }
+
+// describeWithCode is describe, with the reason code of an acknowledgement
+// when it is not 0.
+func describeWithCode(pkt wire.Packet) string {
+	var code wire.ReasonCode
+	switch p := pkt.(type) {
+	case *wire.Puback:
+		code = p.ReasonCode
+	case *wire.Pubrec:
+		code = p.ReasonCode
+	case *wire.Pubcomp:
+		code = p.ReasonCode
 	}
+	s := describe(pkt)
+	if code != 0 {
+		s += " " + code.String()
+	}
+	return s
 }
 
 // take takes the next message of s with NextDelivery and checks its payload.
