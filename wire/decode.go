@@ -129,7 +129,7 @@ type Reader struct {
 	r          io.Reader
 	buf        []byte
 	start, end int // buf[start:end] is read but not yet consumed
-	size       int // the largest buffer for ordinary reads, and what it returns to after a large packet
+	size       int // the largest buffer for ordinary reads
 	err        error
 	// first is the buffer while the stream is quiet: part of the Reader,
 	// so that an idle connection costs no buffer of its own.
@@ -146,11 +146,11 @@ type Reader struct {
 // (DefaultReadBuffer when size is 0 or less).
 //
 // The buffer starts small (512 bytes, inside the Reader) and doubles, up to
-// size, whenever a read fills it; once every byte read has been handed out,
-// the next read of a buffer over 4 KiB goes to the small one again, and the
-// large one is let go when that read does not fill it: a quiet connection
-// costs little memory, also after a burst, and a busy one reads in large
-// chunks.
+// size, whenever a read fills it. Once every byte read has been handed out,
+// a buffer over 4 KiB is given back (to a pool shared by Readers) and the
+// next read goes to the small one; a large buffer is taken again only when
+// that read fills it. A quiet connection costs little memory, also after a
+// burst, and a busy one reads in large chunks.
 func NewReader(r io.Reader, size int) *Reader {
 	if size <= 0 {
 		size = DefaultReadBuffer
@@ -294,7 +294,7 @@ func (r *Reader) fill(need int) error {
 		// costs no second read.)
 		grown := len(r.buf)
 		putLarge(r.buf)
-		r.buf, r.start = r.quiet(), 0
+		r.buf = r.quiet() // r.start is 0, as r.end
 		n, err := r.r.Read(r.buf)
 		r.end = n
 		if n == len(r.buf) {
