@@ -399,7 +399,7 @@ func (cn *connection) readBatch(mayInterrupt bool) bool {
 				// A corked writer writes soon, its packets carrying
 				// the acknowledgement, or else acknowledges at once
 				// (writer.loop).
-				cn.ackMode.afterBatch(cn.c.sess.pending.Load() > 0 && !cn.w.corked.Load())
+				cn.ackMode.afterBatch(cn.c.sess.pending.Load() > 0 && !cn.w.corked.Load(), !mayInterrupt)
 			}
 			return true
 		}
@@ -485,11 +485,11 @@ func (cn *connection) waitRoom() bool {
 	}
 }
 
-// ackModer sets a TCP connection's acknowledgement mode after each batch of
-// packets the reader handled (quickack_linux.go).
+// ackModer acknowledges received data at once when an answer is awaited
+// and nothing we write would carry the acknowledgement (quickack_linux.go).
 type ackModer interface {
 	countWrites(writes *atomic.Uint64)
-	afterBatch(awaiting bool)
+	afterBatch(awaiting, yield bool)
 	ackNow()
 }
 

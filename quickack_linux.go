@@ -14,18 +14,19 @@ import (
 // second small packet, say a PUBACK after the echoed PUBLISH, until our TCP
 // acknowledges the first. Linux delays that acknowledgement by up to 40 ms
 // when we send nothing, and we often send nothing: incoming messages are
-// acknowledged only when the application takes them. TCP_QUICKACK sends the
-// acknowledgement at once and removes the stall.
+// acknowledged only when the application takes them.
 //
-// But only when needed. In quick-ack mode the kernel acknowledges every
-// segment, so the broker sends every message in a segment of its own where
-// delayed acknowledgements let it gather a stream into large ones (ten times
-// the client's CPU for a QoS 0 stream); and each acknowledgement sent alone
-// is a packet that our next write would have carried for free. So after
-// each batch of packets the reading goroutine asks (afterBatch): is an
-// answer awaited, and has nothing been written since the read? Then, and
-// only then, the mode is armed; once nothing has been awaited for two
-// batches it is turned off (TCP_QUICKACK 0: delayed, "ping-pong" mode).
+// But only when needed, and only once. The kernel stays in delayed-ACK
+// ("ping-pong") mode, where it lets a stream gather into large segments
+// and our next write carry the acknowledgement for free; acknowledging
+// every segment would cost the broker a segment per message (ten times the
+// client's CPU for a QoS 0 stream) and us a bare ACK for every answer. So
+// after each batch of packets the reader asks (afterBatch): is an answer
+// awaited, and has nothing been written since the read? Then, and only
+// then, the acknowledgement goes out at once: TCP_QUICKACK set to 2 sends
+// the pending ACK and puts the kernel back into delayed mode (an odd value
+// would leave it acknowledging every segment: the answer that follows
+// would get a bare ACK of its own, a segment more per round trip).
 func withQuickAck(c net.Conn) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
@@ -42,15 +43,12 @@ type quickAckConn struct {
 	*net.TCPConn
 	raw syscall.RawConn
 
-	// Set by countWrites before anyone reads; then used by whoever reads, one
-	// at a time (connection.turn). Until then (the handshake) Read arms
-	// the mode after every read: CONNACK is awaited.
+	// Set by countWrites before anyone reads; then used by whoever reads,
+	// one at a time (connection.turn). Until then (the handshake) nothing
+	// is done: what we write next, CONNECT's successor, carries the ACK.
 	writes     *atomic.Uint64 // counts the connection's writes, each before it starts
 	readWrites uint64         // writes when the last read returned
-	armed      uint64         // writes when the mode was last armed
-	quick      bool           // we armed the mode and nothing since has cleared it
 	idle       int            // batches in a row with nothing awaited
-	ackedNow   atomic.Bool    // ackNow armed the mode
 }
 
 // countWrites hands the connection's write counter to the quick-ack logic.
@@ -60,9 +58,7 @@ func (q *quickAckConn) rawConn() syscall.RawConn { return q.raw }
 
 func (q *quickAckConn) Read(b []byte) (int, error) {
 	n, err := q.TCPConn.Read(b)
-	if q.writes == nil {
-		q.raw.Control(setQuickAck)
-	} else {
+	if q.writes != nil {
 		q.readWrites = q.writes.Load()
 	}
 	return n, err
@@ -71,21 +67,17 @@ func (q *quickAckConn) Read(b []byte) (int, error) {
 // ackNow has the kernel acknowledge what was received at once, from any
 // goroutine: for a writer that expected to carry the acknowledgement and
 // found nothing to write.
-func (q *quickAckConn) ackNow() {
-	q.raw.Control(setQuickAck)
-	q.ackedNow.Store(true)
-}
+func (q *quickAckConn) ackNow() { q.raw.Control(ackOnce) }
 
-// afterBatch sets the mode after the reading goroutine has handled what it
-// read; awaiting says an operation awaits an answer.
-func (q *quickAckConn) afterBatch(awaiting bool) {
-	if q.ackedNow.Swap(false) {
-		q.quick, q.armed = true, q.writes.Load()
-	}
+// afterBatch acknowledges at once, after the reader has handled what it
+// read, when an answer is awaited (awaiting) and nothing written since the
+// read carried the acknowledgement. With yield, the callers the batch
+// woke run first: the reading goroutine yields to them, who may be about
+// to write; a caller reading for its own answer has nobody to yield to
+// that matters more than its answer.
+func (q *quickAckConn) afterBatch(awaiting, yield bool) {
 	wrote := q.writes.Load() != q.readWrites
-	if awaiting && !wrote {
-		// The callers this batch woke may be about to write; their
-		// data would carry the acknowledgement.
+	if awaiting && yield && !wrote {
 		runtime.Gosched()
 		wrote = q.writes.Load() != q.readWrites
 	}
@@ -94,20 +86,15 @@ func (q *quickAckConn) afterBatch(awaiting bool) {
 		q.idle = 0 // our data carried the acknowledgement
 	case awaiting:
 		q.idle = 0
-		// A write since we armed may have had the kernel leave the mode.
-		if w := q.writes.Load(); !q.quick || w != q.armed {
-			q.quick, q.armed = true, w
-			q.raw.Control(setQuickAck)
-		}
+		q.raw.Control(ackOnce)
 	default:
 		q.idle++
-		if q.quick && q.idle >= 2 || q.idle%idleReclear == 0 {
-			// Also now and then while only receiving: the kernel leaves
-			// delayed-ACK mode by itself when its delayed-ACK timer
-			// fires, which happens on a connection that never sends,
-			// and would then acknowledge every segment of the stream.
-			q.quick = false
-			q.raw.Control(clearQuickAck)
+		if q.idle%idleReclear == 0 {
+			// The kernel leaves delayed-ACK mode by itself when its
+			// delayed-ACK timer fires, which happens on a connection
+			// that only receives, and would then acknowledge every
+			// segment of the stream: put it back now and then.
+			q.raw.Control(delayAcks)
 		}
 	}
 }
@@ -116,10 +103,16 @@ func (q *quickAckConn) afterBatch(awaiting bool) {
 // between two reassertions of delayed-ACK mode.
 const idleReclear = 64
 
-func setQuickAck(fd uintptr) {
-	syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
+// ackOnce sends the pending acknowledgement now and leaves the kernel in
+// delayed-ACK mode (TCP_QUICKACK 2: even, so delayed afterwards). With no
+// acknowledgement pending it only leaves ping-pong mode, which still delays
+// acknowledgements once the kernel's few quick ones of a new connection are
+// spent; afterBatch puts ping-pong mode back now and then.
+func ackOnce(fd uintptr) {
+	syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 2)
 }
 
-func clearQuickAck(fd uintptr) {
+// delayAcks puts the kernel in delayed-ACK ("ping-pong") mode.
+func delayAcks(fd uintptr) {
 	syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 0)
 }

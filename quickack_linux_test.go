@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/culex-mqtt/mqtt/persist"
 	"github.com/culex-mqtt/mqtt/wire"
@@ -27,6 +28,52 @@ func quickAckMode(t *testing.T, c *quickAckConn) bool {
 		t.Fatal(err)
 	}
 	return v != 0
+}
+
+// unacked reads how many segments the server sent that the client's TCP
+// has not acknowledged yet.
+func unacked(t *testing.T, server net.Conn) uint32 {
+	t.Helper()
+	raw, err := server.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info syscall.TCPInfo
+	var errno syscall.Errno
+	raw.Control(func(fd uintptr) {
+		size := uint32(unsafe.Sizeof(info))
+		_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_INFO,
+			uintptr(unsafe.Pointer(&info)), uintptr(unsafe.Pointer(&size)), 0)
+	})
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	return info.Unacked
+}
+
+// delayedACK is the shortest time Linux delays an acknowledgement
+// (TCP_DELACK_MIN); an acknowledgement that comes well before it was sent
+// at once.
+const delayedACK = 40 * time.Millisecond
+
+// ackedAtOnce reports whether the client acknowledged the server's last
+// segment, written at sent, before the delayed-ACK timer could have: it
+// waits for the acknowledgement until half the timer's shortest delay.
+func ackedAtOnce(t *testing.T, server net.Conn, sent time.Time) bool {
+	t.Helper()
+	for unacked(t, server) != 0 {
+		if time.Since(sent) > delayedACK/2 {
+			return false
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return true
+}
+
+// quickAckOn switches the kernel to acknowledging every segment, as its
+// delayed-ACK timer does on a connection that only receives.
+func quickAckOn(fd uintptr) {
+	syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
 }
 
 // quickAckPair returns a client TCP connection wrapped by withQuickAck and
@@ -55,25 +102,29 @@ func quickAckPair(t *testing.T) (*quickAckConn, net.Conn) {
 	return q, server
 }
 
-// Quick-ack mode is armed after a batch only while an answer is awaited and
-// nothing we wrote since the read carried the acknowledgement; it is turned
-// off after two batches with nothing awaited, so that a stream we only
-// receive keeps delayed acknowledgements.
-func TestQuickAckOnlyWhileAwaiting(t *testing.T) {
+// After a batch the client acknowledges at once only while an answer is
+// awaited and nothing we wrote since the read carried the acknowledgement;
+// otherwise the acknowledgement waits for our next write, or the timer. The
+// kernel stays in delayed-ACK mode either way, so the answer that follows
+// gets no bare ACK of its own.
+func TestAckAtOnceOnlyWhileAwaiting(t *testing.T) {
 	q, server := quickAckPair(t)
 	var writes atomic.Uint64
 	q.countWrites(&writes)
 	buf := make([]byte, 16)
 	for i, step := range []struct {
 		awaiting, wrote bool
-		want            bool
+		want            bool // acknowledged at once
 	}{
 		{awaiting: true, want: true},
-		{awaiting: false, want: true}, // one idle batch: kept
 		{awaiting: false, want: false},
 		{awaiting: true, wrote: true, want: false}, // our write carried the acknowledgement
 		{awaiting: true, want: true},
 	} {
+		// Delayed mode, as the reader leaves it; a new connection
+		// would otherwise acknowledge its first segments at once.
+		q.raw.Control(delayAcks)
+		sent := time.Now()
 		if _, err := server.Write([]byte("x")); err != nil {
 			t.Fatal(err)
 		}
@@ -83,17 +134,28 @@ func TestQuickAckOnlyWhileAwaiting(t *testing.T) {
 		if step.wrote {
 			writes.Add(1)
 		}
-		q.afterBatch(step.awaiting)
-		if got := quickAckMode(t, q); got != step.want {
-			t.Errorf("step %d (awaiting %v, wrote %v): quick-ack mode %v, want %v", i, step.awaiting, step.wrote, got, step.want)
+		q.afterBatch(step.awaiting, true)
+		if quickAckMode(t, q) {
+			t.Errorf("step %d (awaiting %v, wrote %v): the kernel acknowledges every segment now; want delayed-ACK mode", i, step.awaiting, step.wrote)
+		}
+		got := ackedAtOnce(t, server, sent)
+		if !step.want && time.Since(sent) > delayedACK {
+			t.Logf("step %d: too slow to tell an acknowledgement sent at once from the timer's", i)
+			got = step.want
+		}
+		if got != step.want {
+			t.Errorf("step %d (awaiting %v, wrote %v): acknowledged at once %v, want %v", i, step.awaiting, step.wrote, got, step.want)
+		}
+		for unacked(t, server) != 0 { // the timer's, before the next step
+			time.Sleep(time.Millisecond)
 		}
 	}
 }
 
-// A corked writer whose woken callers send nothing has the kernel
-// acknowledge at once while answers are still due: a server with Nagle's
-// algorithm on would otherwise hold them until our delayed ACK. What the
-// callers do send while corked, the loop writes.
+// A corked writer whose woken callers send nothing acknowledges at once
+// while answers are still due: a server with Nagle's algorithm on would
+// otherwise hold them until our delayed ACK. What the callers do send while
+// corked, the loop writes.
 func TestCorkedWriterAcknowledges(t *testing.T) {
 	q, server := quickAckPair(t)
 	c := &Client{sess: newSession(persist.NewMemory())}
@@ -108,22 +170,17 @@ func TestCorkedWriterAcknowledges(t *testing.T) {
 	}()
 	c.sess.pending.Store(1) // an answer is due
 
+	q.raw.Control(delayAcks)
+	sent := time.Now()
 	if _, err := server.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := q.Read(make([]byte, 16)); err != nil {
 		t.Fatal(err)
 	}
-	q.raw.Control(clearQuickAck)
-	if quickAckMode(t, q) {
-		t.Fatal("quick-ack mode still on after clearing it")
-	}
 	cn.w.cork()
-	for deadline := time.Now().Add(5 * time.Second); !quickAckMode(t, q); {
-		if time.Now().After(deadline) {
-			t.Fatal("the loop found nothing to write and left the acknowledgement to the delayed-ACK timer")
-		}
-		time.Sleep(time.Millisecond)
+	if !ackedAtOnce(t, server, sent) {
+		t.Fatal("the loop found nothing to write and left the acknowledgement to the delayed-ACK timer")
 	}
 
 	cn.w.cork()
@@ -144,7 +201,7 @@ func TestQuickAckReassertsDelayedMode(t *testing.T) {
 	q, server := quickAckPair(t)
 	var writes atomic.Uint64
 	q.countWrites(&writes)
-	q.raw.Control(setQuickAck) // as the kernel's own timer would leave it
+	q.raw.Control(quickAckOn) // as the kernel's own timer would leave it
 	buf := make([]byte, 16)
 	for i := range idleReclear {
 		if _, err := server.Write([]byte("x")); err != nil {
@@ -153,8 +210,8 @@ func TestQuickAckReassertsDelayedMode(t *testing.T) {
 		if _, err := q.Read(buf); err != nil {
 			t.Fatal(err)
 		}
-		q.raw.Control(setQuickAck)
-		q.afterBatch(false)
+		q.raw.Control(quickAckOn)
+		q.afterBatch(false, true)
 		if got, want := quickAckMode(t, q), i+1 < idleReclear; got != want {
 			t.Fatalf("after %d batches that awaited nothing: quick-ack mode %v, want %v", i+1, got, want)
 		}
