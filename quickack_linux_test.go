@@ -30,25 +30,23 @@ func quickAckMode(t *testing.T, c *quickAckConn) bool {
 	return v != 0
 }
 
-// unacked reads how many segments the server sent that the client's TCP
-// has not acknowledged yet.
-func unacked(t *testing.T, server net.Conn) uint32 {
+// unacked reads how many bytes the server sent that the client's TCP has
+// not acknowledged yet (SIOCOUTQ: the server's send queue).
+func unacked(t *testing.T, server net.Conn) int {
 	t.Helper()
 	raw, err := server.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var info syscall.TCPInfo
+	var n int32
 	var errno syscall.Errno
 	raw.Control(func(fd uintptr) {
-		size := uint32(unsafe.Sizeof(info))
-		_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_INFO,
-			uintptr(unsafe.Pointer(&info)), uintptr(unsafe.Pointer(&size)), 0)
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&n)))
 	})
 	if errno != 0 {
 		t.Fatal(errno)
 	}
-	return info.Unacked
+	return int(n)
 }
 
 // delayedACK is the shortest time Linux delays an acknowledgement
