@@ -32,9 +32,8 @@ import (
 type Client struct {
 	// Set by Dial, then read only.
 	opts   DialOptions
-	sess   *session // packet identifiers, operations in flight both ways, quota, the Store
-	router router   // incoming messages to Subscriptions; acknowledgement order
-	log    *slog.Logger
+	sess   *session        // packet identifiers, operations in flight both ways, quota, the Store
+	router router          // incoming messages to Subscriptions; acknowledgement order
 	ctx    context.Context // cancelled when the client ends; it bounds reconnection
 	cancel context.CancelFunc
 
@@ -44,9 +43,6 @@ type Client struct {
 	nextGen  uint64       // for the next connection
 	redirect *redirection // where the last connection's DISCONNECT sent us
 
-	hurry atomic.Bool   // Reconnect asked: the next attempt waits for no delay
-	wake  chan struct{} // Reconnect wakes a supervisor waiting between attempts; capacity 1
-
 	mu       sync.Mutex
 	targets  []*target               // under mu: the servers, first to try first (moveTo)
 	clientID string                  // under mu: as the server knows us; may be assigned (v5)
@@ -54,6 +50,11 @@ type Client struct {
 	up       chan struct{}           // under mu: closed when a new connection is installed, then replaced
 	offline  [][]byte                // under mu: QoS 0 PUBLISH packets made while offline, encoded
 	closed   bool                    // under mu: end ran, wg takes no more goroutines
+
+	// After closed, whose padding hurry fills: the Client fits the 896-byte
+	// allocation size class, not 1,024 (ten thousand clients, 1.25 MB).
+	hurry atomic.Bool   // Reconnect asked: the next attempt waits for no delay
+	wake  chan struct{} // Reconnect wakes a supervisor waiting between attempts; capacity 1
 
 	done      chan struct{} // closed when the client has ended
 	err       error         // why it ended; set before done is closed
@@ -135,7 +136,6 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 	}
 	c := &Client{
 		targets:  targets,
-		log:      o.Logger,
 		clientID: o.ClientID,
 		up:       make(chan struct{}),
 		done:     make(chan struct{}),
@@ -281,12 +281,12 @@ func (c *Client) trace(sent bool, p wire.Packet) {
 	} else if c.opts.OnPacketReceived != nil {
 		c.opts.OnPacketReceived(p)
 	}
-	if c.log != nil && c.log.Enabled(context.Background(), slog.LevelDebug) {
+	if c.opts.Logger != nil && c.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		dir := "received"
 		if sent {
 			dir = "sent"
 		}
-		c.log.Debug("mqtt packet "+dir, "type", p.Type().String(), "packet", packetSummary(p))
+		c.opts.Logger.Debug("mqtt packet "+dir, "type", p.Type().String(), "packet", packetSummary(p))
 	}
 }
 
@@ -303,8 +303,8 @@ func packetSummary(p wire.Packet) string {
 }
 
 func (c *Client) logInfo(msg string, args ...any) {
-	if c.log != nil {
-		c.log.Info("mqtt: "+msg, args...)
+	if c.opts.Logger != nil {
+		c.opts.Logger.Info("mqtt: "+msg, args...)
 	}
 }
 

@@ -594,7 +594,7 @@ func (cn *connection) handle(h wire.FixedHeader, body []byte) error {
 		c.trace(false, p)
 		return c.receivePublish(cn, p)
 	}
-	if len(body) == 2 && c.opts.OnPacketReceived == nil && c.log == nil {
+	if len(body) == 2 && c.opts.OnPacketReceived == nil && c.opts.Logger == nil {
 		// The common acknowledgement: an identifier and nothing else.
 		// Handled without decoding into a new packet.
 		id := uint16(body[0])<<8 | uint16(body[1])
