@@ -250,8 +250,13 @@ func (s *session) newOpLocked() (*op, error) {
 
 // recycle keeps a settled op whose result was received for reuse, with its
 // channel, so that a publish costs no allocation for its bookkeeping. An op
-// whose waiter gave up is never recycled: its result may still arrive.
+// whose waiter gave up is never recycled: its result may still arrive. Nor
+// are the ops of Subscribe and Unsubscribe, which are rare: a client that
+// only subscribes keeps none (an op with its channel is about 300 bytes).
 func (s *session) recycle(o *op) {
+	if o.kind == wire.SUBSCRIBE || o.kind == wire.UNSUBSCRIBE {
+		return
+	}
 	o.topic, o.pkt = "", nil // nothing kept alive by a free op
 	s.mu.Lock()
 	if len(s.free) < 1024 {
