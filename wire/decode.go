@@ -145,7 +145,7 @@ type Reader struct {
 // NewReader returns a Reader reading from r with a buffer of size bytes
 // (DefaultReadBuffer when size is 0 or less).
 //
-// The buffer starts small (512 bytes, inside the Reader) and doubles, up to
+// The buffer starts small (256 bytes, inside the Reader) and doubles, up to
 // size, whenever a read fills it. Once every byte read has been handed out,
 // a buffer over 4 KiB is given back (to a pool shared by Readers) and the
 // next read goes to the small one; a large buffer is taken again only when
@@ -163,7 +163,7 @@ func NewReader(r io.Reader, size int) *Reader {
 // initialReadBuffer is where a Reader's buffer starts, and what it goes
 // back to: large enough for the packets of a quiet connection (pings,
 // acknowledgements, small messages).
-const initialReadBuffer = 512
+const initialReadBuffer = 256
 
 // keptReadBuffer is the largest buffer a drained Reader keeps while it
 // waits for the next bytes.
