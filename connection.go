@@ -294,9 +294,14 @@ func (cn *connection) readLoop(haveTurn bool) {
 			return
 		}
 	}
+	cn.w.flush() // acknowledgements made while nobody read (writer.ack)
 	for cn.readBatch(false) {
 	}
 }
+
+// idleTurn reports whether nobody reads: no reading goroutine, and the turn
+// is free. The next to read, or the idle timer, takes it.
+func (cn *connection) idleTurn() bool { return !cn.reading.Load() && len(cn.turn) > 0 }
 
 // readFor reads the connection, for the caller of Publish that waits for o,
 // until o is answered, ctx ends (the read is interrupted by a read deadline)

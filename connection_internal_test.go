@@ -1,11 +1,16 @@
 package mqtt
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/culex-mqtt/mqtt/mqtttest"
+	"github.com/culex-mqtt/mqtt/persist"
+	"github.com/culex-mqtt/mqtt/wire"
 )
 
 // A client that only publishes at QoS 1 and 2, one message at a time, has
@@ -72,5 +77,52 @@ func TestPublisherHasNoReadingGoroutine(t *testing.T) {
 	}
 	if !c2.cn.Load().reading.Load() {
 		t.Fatal("no reading goroutine after Next waited")
+	}
+}
+
+// An acknowledgement Next makes while nobody reads waits in the writer's
+// buffer for the next packet out, without waking the writer's goroutine;
+// while somebody reads (the turn taken, or a reading goroutine), the
+// goroutine writes it. The next reader flushes what waits (readLoop).
+func TestAckWaitsForTheNextPacketWhileNobodyReads(t *testing.T) {
+	client, server := net.Pipe()
+	defer server.Close()
+	c := &Client{sess: newSession(persist.NewMemory())}
+	cn := &connection{c: c, conn: client, version: wire.V311, turn: make(chan struct{}, 1)}
+	cn.w = newWriter(cn)
+	defer func() {
+		cn.w.close()
+		client.Close()
+		cn.wg.Wait()
+	}()
+	started := func() bool {
+		cn.w.mu.Lock()
+		defer cn.w.mu.Unlock()
+		return cn.w.started
+	}
+
+	cn.turn <- struct{}{} // nobody reads
+	if err := cn.w.ack(&wire.Puback{PacketID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if started() {
+		t.Fatal("the writer's goroutine was started for an acknowledgement nobody waits for")
+	}
+	cn.w.mu.Lock()
+	held := len(cn.w.buf)
+	cn.w.mu.Unlock()
+	if held != 4 {
+		t.Fatalf("%d bytes wait in the writer, want the PUBACK's 4", held)
+	}
+
+	<-cn.turn // somebody reads
+	go cn.w.ack(&wire.Puback{PacketID: 2})
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, 8)
+	if _, err := io.ReadFull(server, got); err != nil {
+		t.Fatalf("the writer's goroutine wrote nothing: %v", err)
+	}
+	if want := []byte{0x40, 2, 0, 1, 0x40, 2, 0, 2}; !bytes.Equal(got, want) {
+		t.Fatalf("the server read % x, want both PUBACKs in order (% x)", got, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -721,6 +722,112 @@ func TestLonePublisherSeesTheServerEndIt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A caller that publishes and takes the message back in turn, while nobody
+// else reads: the acknowledgement Next makes leaves with the next PUBLISH,
+// in one write (the server reads both at once), not by a hand-off to the
+// writer's goroutine; and when no packet follows, it leaves all the same,
+// once the turn was left unused (readerAfter).
+func TestAckRidesWithTheNextPublish(t *testing.T) {
+	t.Parallel()
+	ln := listenLocal(t)
+	reads := make(chan []byte, 16) // what each read of the server got, after the SUBSCRIBE
+	go serveConns(ln, func(conn net.Conn) {
+		buf := make([]byte, 4096)
+		var pending []byte
+		subscribed := false
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			if subscribed {
+				reads <- slices.Clone(buf[:n])
+			}
+			pending = append(pending, buf[:n]...)
+			for {
+				pkt, n, err := wire.Parse(pending, wire.V5)
+				if err != nil {
+					break
+				}
+				pending = pending[n:]
+				var out []wire.Packet
+				switch p := pkt.(type) {
+				case *wire.Connect:
+					out = append(out, &wire.Connack{})
+				case *wire.Subscribe:
+					subscribed = true
+					out = append(out, &wire.Suback{PacketID: p.PacketID, ReasonCodes: []wire.ReasonCode{wire.GrantedQoS1}})
+				case *wire.Publish:
+					out = append(out, &wire.Publish{Topic: p.Topic, QoS: 1, PacketID: p.PacketID, Payload: p.Payload},
+						&wire.Puback{PacketID: p.PacketID})
+				}
+				var b []byte
+				for _, q := range out {
+					b, _ = q.Append(b, wire.V5)
+				}
+				conn.Write(b)
+			}
+		}
+	})
+	ctx := testCtx(t)
+	c := dialT(t, "mqtt://"+ln.Addr().String(), &mqtt.DialOptions{NoReconnect: true})
+	s, err := c.Subscribe(ctx, mqtt.Filter{Topic: "rt", QoS: mqtt.QoS1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip := func(i int) {
+		if err := c.Publish(ctx, mqtt.Message{Topic: "rt", QoS: mqtt.QoS1, Payload: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() []wire.Packet {
+		t.Helper()
+		select {
+		case b := <-reads:
+			var got []wire.Packet
+			for len(b) > 0 {
+				pkt, n, err := wire.Parse(b, wire.V5)
+				if err != nil {
+					t.Fatalf("the server read part of a packet: % x", b)
+				}
+				got = append(got, pkt)
+				b = b[n:]
+			}
+			return got
+		case <-time.After(5 * time.Second):
+			t.Fatal("the server read nothing for 5 s")
+			return nil
+		}
+	}
+	roundTrip(1)
+	if got := read(); len(got) != 1 || got[0].Type() != wire.PUBLISH {
+		t.Fatalf("first read: %v, want the first PUBLISH", packetNames(got))
+	}
+	for i := 2; i <= 4; i++ {
+		roundTrip(i)
+		got := read()
+		if len(got) != 2 || got[0].Type() != wire.PUBACK || got[1].Type() != wire.PUBLISH {
+			t.Fatalf("round trip %d: the server read %v in one read, want the PUBACK of the last message with the next PUBLISH", i, packetNames(got))
+		}
+	}
+	// Nothing follows the last acknowledgement: it leaves by itself.
+	if got := read(); len(got) != 1 || got[0].Type() != wire.PUBACK {
+		t.Fatalf("last read: %v, want the PUBACK of the last message", packetNames(got))
+	}
+}
+
+// packetNames lists the types of pkts.
+func packetNames(pkts []wire.Packet) []string {
+	var names []string
+	for _, p := range pkts {
+		names = append(names, p.Type().String())
+	}
+	return names
 }
 
 // Publishers that wait at the same time take turns reading, then hand the

@@ -128,7 +128,7 @@ func (c *Client) acknowledge(in *inbound) {
 	}
 	if in.qos == 1 {
 		if cn != nil {
-			cn.w.post(&wire.Puback{PacketID: in.id, ReasonCode: code})
+			cn.w.ack(&wire.Puback{PacketID: in.id, ReasonCode: code})
 		}
 		return
 	}
@@ -142,7 +142,7 @@ func (c *Client) acknowledge(in *inbound) {
 			}
 		}
 		if cn != nil {
-			cn.w.post(&wire.Pubrec{PacketID: in.id, ReasonCode: code})
+			cn.w.ack(&wire.Pubrec{PacketID: in.id, ReasonCode: code})
 		}
 		return
 	}
@@ -156,7 +156,7 @@ func (c *Client) acknowledge(in *inbound) {
 	}
 	c.sess.qos2Acked(in.id)
 	if cn != nil {
-		cn.w.post(&wire.Pubrec{PacketID: in.id})
+		cn.w.ack(&wire.Pubrec{PacketID: in.id})
 	}
 }
 
