@@ -20,6 +20,11 @@ import (
 //
 // One op is one round trip (or job) of each: ns/op, allocs/op and
 // client-µs/op are those of the pair.
+//
+// What one side leaves to run in the background runs during the other's
+// op and is timed there: with one CPU, a write culex hands to its writer's
+// goroutine runs while raw waits for its answer. Compare code that leaves
+// the same work behind, or read the unpaired benchmarks beside these.
 
 func BenchmarkRoundTripPaired(b *testing.B) {
 	br := startBroker(b)
