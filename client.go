@@ -51,10 +51,12 @@ type Client struct {
 	offline  [][]byte                // under mu: QoS 0 PUBLISH packets made while offline, encoded
 	closed   bool                    // under mu: end ran, wg takes no more goroutines
 
-	// After closed, whose padding hurry fills: the Client fits the 896-byte
-	// allocation size class, not 1,024 (ten thousand clients, 1.25 MB).
-	hurry atomic.Bool   // Reconnect asked: the next attempt waits for no delay
-	wake  chan struct{} // Reconnect wakes a supervisor waiting between attempts; capacity 1
+	// In closed's padding, so that the Client fits the 896-byte allocation
+	// size class, not 1,024 (ten thousand clients, 1.25 MB).
+	unanswered bool        // owned by the goroutine that dials: an attempt since the last connection sent CONNECT and lost its connection before CONNACK (final)
+	hurry      atomic.Bool // Reconnect asked: the next attempt waits for no delay
+
+	wake chan struct{} // Reconnect wakes a supervisor waiting between attempts; capacity 1
 
 	done      chan struct{} // closed when the client has ended
 	err       error         // why it ended; set before done is closed

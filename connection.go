@@ -39,6 +39,11 @@ type connection struct {
 	idle    *time.Timer   // idleTick: starts the reading goroutine once the turn was left unused for readerAfter
 	onFail  func()        // starts the supervisor (Client.superviseOnLoss); set before the connection is installed
 
+	// afterUnanswered: an attempt before this connection sent CONNECT and
+	// lost its connection before the CONNACK (Client.unanswered). A
+	// takeover of the session may be that CONNECT, read late (final).
+	afterUnanswered bool
+
 	// Belong to whoever holds the turn: the reading goroutine, or the
 	// caller reading for its answer (readFor).
 	reader   *wire.Reader

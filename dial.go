@@ -293,6 +293,7 @@ func (c *Client) connect(ctx context.Context, t *target, cred credentials, v wir
 	}
 	if err != nil {
 		conn.Close()
+		c.unanswered = true // the server may have the CONNECT, and act on it yet
 		return nil, nil, dialError(ctx, t, "wait for CONNACK", err)
 	}
 	conn.SetDeadline(time.Time{})
@@ -480,6 +481,7 @@ func (c *Client) establish(cn *connection, ack *wire.Connack, first bool) error 
 		// MQTT-3.2.2-4: we asked for a clean start and hold no session.
 		return fmt.Errorf("mqtt: %s resumed a session although the client asked for a clean start", cn.server)
 	}
+	cn.afterUnanswered, c.unanswered = c.unanswered, false
 	c.sess.setReceiveMax(cn.receiveMax)
 	if !present {
 		// No session on the server: the IDs of incoming QoS 2 messages

@@ -51,7 +51,7 @@ func (c *Client) supervise(cn *connection) {
 		}
 		cause := cn.cause
 		c.logInfo("connection lost", "server", cn.server, "error", cause)
-		if c.opts.NoReconnect || final(cause) {
+		if c.opts.NoReconnect || final(cause, cn) {
 			err := closedBy("connection lost", cause)
 			if errors.As(cause, new(*DisconnectError)) || errors.As(cause, new(*storeError)) {
 				err = closedBy("", cause) // they say what happened
@@ -102,10 +102,18 @@ func (c *Client) supervise(cn *connection) {
 // said another client took over our session, and connecting again would
 // take it back, starting a fight that neither client wins; or the Store
 // failed (storeError).
-func final(cause error) bool {
+//
+// Unless the other client may be us: an attempt of ours that sent CONNECT
+// and lost its connection before the CONNACK, a server can still read after
+// our next connection is up, and take the session over for a connection
+// that is gone (a broker under load reads its connections in any order).
+// A connection made after such an attempt is taken over once without
+// ending the client; a client that really shares our identifier takes the
+// session over again, and then it is final.
+func final(cause error, cn *connection) bool {
 	var de *DisconnectError
 	if errors.As(cause, &de) && de.ReasonCode == wire.SessionTakenOver {
-		return true
+		return cn == nil || !cn.afterUnanswered
 	}
 	return errors.As(cause, new(*storeError))
 }
@@ -140,7 +148,7 @@ func (c *Client) reconnect(lastErr error) (*connection, error) {
 		if c.Err() != nil {
 			return nil, nil
 		}
-		if final(err) {
+		if final(err, nil) {
 			return nil, err
 		}
 		lastErr = err

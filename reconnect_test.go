@@ -387,6 +387,38 @@ func TestSessionTakenOverEnds(t *testing.T) {
 	})
 }
 
+// A takeover right after an attempt of ours lost its connection between
+// CONNECT and CONNACK may be that CONNECT, read late by the server: the
+// client connects again instead of ending, once. A second takeover, with no
+// such attempt before it, is another client's: final.
+func TestSessionTakenOverAfterUnansweredConnect(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, ps, p := dialPeers(t, wire.V5, &mqtt.DialOptions{KeepSession: true})
+		p.conn.Close() // lost: the client dials again
+
+		// An attempt whose CONNECT the server read but never answered.
+		ghost := &peer{t: t, v: wire.V5, conn: <-ps.conns}
+		ghost.r = wire.NewReader(ghost.conn, 0)
+		ghost.expect(wire.CONNECT)
+		ghost.conn.Close()
+
+		p2, _ := ps.accept(&wire.Connack{SessionPresent: true})
+		p2.send(&wire.Disconnect{ReasonCode: wire.SessionTakenOver})
+		p3, _ := ps.accept(&wire.Connack{SessionPresent: true})
+		synctest.Wait()
+		if err := c.Err(); err != nil {
+			t.Fatalf("after a takeover that may have been our own CONNECT, the client ended: %v", err)
+		}
+
+		p3.send(&wire.Disconnect{ReasonCode: wire.SessionTakenOver})
+		<-c.Done()
+		var de *mqtt.DisconnectError
+		if !errors.As(c.Err(), &de) || de.ReasonCode != wire.SessionTakenOver {
+			t.Errorf("Err() = %v, want the *DisconnectError of the second takeover", c.Err())
+		}
+	})
+}
+
 // Close while the client waits to reconnect ends it at once; every call
 // waiting returns ErrClosed, and no goroutine is left (synctest checks).
 func TestCloseWhileReconnecting(t *testing.T) {
