@@ -86,7 +86,9 @@
 // one write. The client runs no application code on its reading goroutine:
 // incoming messages wait in the Subscription until Next takes them, and
 // QoS 1 and 2 messages are acknowledged when Next hands them out, in the
-// order they arrived. Subscription.NextDelivery leaves the acknowledgement
+// order they arrived (while nothing else is being read, the acknowledgement
+// leaves with the next packet the client sends, or 10 ms later at most).
+// Subscription.NextDelivery leaves the acknowledgement
 // to the application, which accepts the message or refuses it with an
 // MQTT 5.0 reason code once it has dealt with it (Delivery.Accept,
 // Delivery.Refuse); the acknowledgements still leave in arrival order, and
