@@ -132,23 +132,7 @@ func (w *writer) cork() {
 // for an answer (QoS 0 messages, the acknowledgements Next sends): they
 // leave in batches, where writing each at once would cost a system call
 // per packet.
-func (w *writer) post(p wire.Packet) error {
-	w.cn.c.trace(true, p) // first, as in send
-	w.mu.Lock()
-	if err := w.appendLocked(p); err != nil {
-		w.mu.Unlock()
-		return err
-	}
-	busy := w.flushing
-	if !busy {
-		w.startLocked()
-	}
-	w.mu.Unlock()
-	if !busy {
-		w.wake()
-	}
-	return nil
-}
+func (w *writer) post(p wire.Packet) error { return w.leave(p, false) }
 
 // ack encodes the acknowledgement p of a message the application took
 // (Subscription.Next). While nobody reads (connection.idleTurn) it waits in
@@ -156,22 +140,23 @@ func (w *writer) post(p wire.Packet) error {
 // in the pattern of a caller that publishes and takes its answer in turn,
 // the next Publish. Whoever reads next flushes it too (a batch's end, the
 // start of the reading goroutine: readerAfter at most after the turn was
-// given back). Otherwise, or when a caller took the turn meanwhile, the
-// loop writes it, as post does. Waking the loop for every acknowledgement
-// costs a wake-up of another thread per message where GOMAXPROCS > 1: on
-// two cores, more than the round trip's own system calls.
-func (w *writer) ack(p wire.Packet) error {
-	if !w.cn.idleTurn() {
-		return w.post(p)
-	}
+// given back). Otherwise the loop writes it, as post does. Waking the loop
+// for every acknowledgement costs a wake-up of another thread per message
+// where GOMAXPROCS > 1: on two cores, more than the round trip's own
+// system calls.
+func (w *writer) ack(p wire.Packet) error { return w.leave(p, true) }
+
+// leave encodes p into the buffer and has the loop write it, unless the
+// write in progress takes it or, with whileIdle, nobody reads: then the
+// next packet out or the next reader does.
+func (w *writer) leave(p wire.Packet, whileIdle bool) error {
 	w.cn.c.trace(true, p) // first, as in send
 	w.mu.Lock()
 	if err := w.appendLocked(p); err != nil {
 		w.mu.Unlock()
 		return err
 	}
-	if w.cn.idleTurn() || w.flushing {
-		// The next reader, or the write in progress, takes it.
+	if w.flushing || whileIdle && w.cn.idleTurn() {
 		w.mu.Unlock()
 		return nil
 	}
